@@ -1,0 +1,1 @@
+"""Models and agents. Only `workbench.llm.gateway` imports LiteLLM, and only lazily."""

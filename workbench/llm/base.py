@@ -1,0 +1,67 @@
+"""What the lifecycle engine asks of an agent, whatever model stands behind it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class Finding:
+    """One review finding the developer can apply or dismiss."""
+
+    severity: str  # error | warning | info
+    location: str  # a field path such as "commands[0].options[1]" or "body"
+    text: str
+    suggestion: str = ""  # suggested change, may be empty
+    source: str = "reviewer"  # "validator" (deterministic) or "reviewer" (agent)
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "location": self.location,
+            "text": self.text,
+            "suggestion": self.suggestion,
+            "source": self.source,
+        }
+
+
+@dataclass
+class AgentContext:
+    """Per-call context: which session and step, where tokens go, how to cancel."""
+
+    session_id: str
+    step: str
+    on_token: Callable[[str], None] = lambda _t: None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Agents(Protocol):
+    """The agents' work, as the engine sees it."""
+
+    label: str  # e.g. "offline" or "claude (anthropic/claude-sonnet-4-5)"
+
+    def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:
+        """Restate the request, list assumptions and clarifying questions (Markdown)."""
+
+    def draft_spec(self, ctx: AgentContext, request: str, analysis: str, examples: list[str]) -> str:
+        """Return a complete spec.md text."""
+
+    def review(self, ctx: AgentContext, spec_text: str) -> list[Finding]:
+        """Return architecture-review findings for a valid spec."""
+
+    def implement(self, ctx: AgentContext, spec_text: str, files: dict[str, str]) -> dict[str, str]:
+        """Given the model-owned files (path -> template default), return new contents."""
+
+    def repair(self, ctx: AgentContext, spec_text: str, files: dict[str, str], failure: str) -> dict[str, str]:
+        """Given failing test output, return fixed contents of model-owned files."""
+
+
+class AgentProvider(Protocol):
+    """Chooses the agents (and so the model) for each step."""
+
+    def for_step(self, step: str) -> Agents: ...

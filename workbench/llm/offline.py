@@ -1,0 +1,161 @@
+"""The `offline` model: a built-in, deterministic drafter that needs no key.
+
+It turns a request into a valid spec skeleton for the developer to complete, and
+its review is a set of deterministic checks. It never imports LiteLLM or Textual.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from workbench.llm.base import AgentContext, Finding
+from workbench.spec import parse_spec
+
+STOPWORDS = {
+    "a", "an", "the", "and", "or", "of", "to", "for", "from", "in", "into", "on", "with",
+    "that", "which", "this", "these", "my", "our", "your", "i", "we", "want", "need",
+    "tool", "cli", "command", "line", "command-line", "program", "script", "app",
+    "build", "make", "create", "write", "please", "simple", "small", "little", "some",
+    "it", "its", "by", "as", "at", "be", "is", "are", "can", "should", "would", "like",
+    "using", "use", "all", "each", "every", "one", "new",
+}
+VERBS = {
+    "convert", "list", "show", "count", "check", "validate", "format", "merge", "split",
+    "search", "find", "fetch", "sync", "watch", "clean", "backup", "compress", "extract",
+    "generate", "render", "resize", "rename", "summarize", "summarise", "translate", "parse",
+    "encode", "decode", "hash", "sort", "filter", "diff", "compare", "export", "import",
+    "upload", "download", "send", "report", "lint", "test", "deploy", "monitor", "track",
+    "scan", "print", "read", "greet", "calculate", "compute", "measure", "analyze", "analyse",
+}
+
+
+def _words(request: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z][a-z0-9]*", request.lower()) if len(w) <= 20]
+
+
+def suggest_name(request: str) -> str:
+    """A sensible kebab-case tool name from a request ("Convert CSV files to JSON" -> "csv-json")."""
+    words = [w for w in _words(request) if w not in STOPWORDS and w not in VERBS]
+    name = "-".join(words[:2])
+    if len(name) < 2:
+        name = "-".join(w for w in _words(request) if w not in STOPWORDS)[:30] or "my-tool"
+    name = name[:40].strip("-")
+    if len(name) < 2 or not re.match(r"^[a-z]", name):
+        name = "my-tool"
+    return name
+
+
+def suggest_command(request: str) -> str:
+    for w in _words(request):
+        if w in VERBS:
+            return w
+    return "run"
+
+
+def one_line(text: str, limit: int = 72) -> str:
+    line = " ".join(text.split())
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line or "A command-line tool"
+
+
+def draft_spec_text(request: str, template: str = "python-cli") -> str:
+    """The offline spec skeleton: valid as it stands, to be completed by the developer."""
+    name = suggest_name(request)
+    command = suggest_command(request)
+    summary = one_line(request)
+    front = {
+        "name": name,
+        "summary": summary,
+        "template": template,
+        "version": "0.1.0",
+        "license": "MIT",
+        "commands": [
+            {
+                "name": command,
+                "summary": one_line(request, 60),
+                "arguments": [{"name": "input", "type": "str", "help": "What to work on"}],
+                "options": [
+                    {"name": "dry-run", "type": "flag", "help": "Show what would happen without doing it"}
+                ],
+            }
+        ],
+        "dependencies": [],
+        "integrations": {"github_actions": True, "circleci": False, "devcontainer": True},
+    }
+    yaml_text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    overview = request.strip() or summary
+    return (
+        f"---\n{yaml_text}---\n"
+        f"# {name}\n\n"
+        f"## Overview\n\n{overview}\n\n"
+        "## Requirements\n\n"
+        "- (Drafted offline: describe what each command must do.)\n\n"
+        "## Acceptance criteria\n\n"
+        "- (Drafted offline: list what a user can check to accept the tool.)\n"
+    )
+
+
+class OfflineAgents:
+    """Deterministic agents used when no model is configured."""
+
+    label = "offline"
+
+    def __init__(self, template: str = "python-cli"):
+        self.template = template
+
+    def for_step(self, step: str) -> "OfflineAgents":
+        return self
+
+    def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:
+        text = (
+            "## Request, restated\n\n"
+            f"{request.strip()}\n\n"
+            "## Assumptions\n\n"
+            f"- The tool is built from the `{self.template}` template.\n"
+            "- Drafted offline: no model is configured, so the spec is a skeleton to complete.\n\n"
+            "## Clarifying questions\n\n"
+            "- Which commands, arguments and options does the tool need?\n"
+            "- What must each command print or write, and when should it fail?\n"
+        )
+        if project_context.strip():
+            text += f"\n## Context from the existing project\n\n{project_context.strip()}\n"
+        ctx.on_token(text)
+        return text
+
+    def draft_spec(self, ctx: AgentContext, request: str, analysis: str, examples: list[str]) -> str:
+        text = draft_spec_text(request, self.template)
+        ctx.on_token(text)
+        return text
+
+    def review(self, ctx: AgentContext, spec_text: str) -> list[Finding]:
+        spec = parse_spec(spec_text)
+        data = spec.data
+        findings: list[Finding] = []
+        for i, cmd in enumerate(data.get("commands", [])):
+            for kind in ("arguments", "options"):
+                for j, item in enumerate(cmd.get(kind, [])):
+                    if not str(item.get("help", "")).strip():
+                        findings.append(Finding(
+                            "warning", f"commands[{i}].{kind}[{j}]",
+                            f"'{item['name']}' has no help text; users will see an empty description.",
+                            "Add a one-line help text.", source="reviewer"))
+        body = spec.body
+        for heading in ("## Requirements", "## Acceptance criteria"):
+            if heading not in body:
+                findings.append(Finding("warning", "body", f"The body has no '{heading}' section.",
+                                        f"Add a '{heading}' section.", source="reviewer"))
+        if "Drafted offline" in body:
+            findings.append(Finding("info", "body",
+                                    "The requirements are a placeholder drafted offline.",
+                                    "Describe what each command must do before approving."))
+        return findings
+
+    def implement(self, ctx: AgentContext, spec_text: str, files: dict[str, str]) -> dict[str, str]:
+        # Offline, the template's own bodies stand: they say clearly they are not implemented yet.
+        return dict(files)
+
+    def repair(self, ctx: AgentContext, spec_text: str, files: dict[str, str], failure: str) -> dict[str, str]:
+        return dict(files)

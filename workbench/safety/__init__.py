@@ -1,0 +1,1 @@
+"""Safety: the only file writer (path containment), the secret redactor, the sandbox."""

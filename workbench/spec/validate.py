@@ -1,0 +1,256 @@
+"""Validation of a spec's front matter against the contract in design.md."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from workbench.spec.model import (
+    ARGUMENT_TYPES,
+    DEFAULT_INTEGRATIONS,
+    OPTION_TYPES,
+    Spec,
+    SpecError,
+    field_name,
+    ident,
+)
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+TOP_FIELDS = (
+    "name", "summary", "template", "version", "license", "commands", "dependencies", "integrations",
+)
+COMMAND_FIELDS = ("name", "summary", "arguments", "options")
+ARGUMENT_FIELDS = ("name", "type", "help", "choices")
+OPTION_FIELDS = ("name", "type", "help", "choices", "default")
+RESERVED_OPTIONS = ("help",)
+
+
+class _Collector:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.errors: list[SpecError] = []
+
+    def add(self, path: tuple, message: str) -> None:
+        self.errors.append(SpecError(self.spec.source, self.spec.line_of(path), field_name(path), message))
+
+
+def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[SpecError]:
+    """Every problem in the spec, in the order of the file."""
+    c = _Collector(spec)
+    front = spec.front
+    for key in front:
+        if key not in TOP_FIELDS:
+            c.add((key,), f"unknown field (expected one of: {', '.join(TOP_FIELDS)})")
+
+    _name(c, front, ("name",), required=True, max_len=40, min_len=2)
+    _line_string(c, front, ("summary",), required=True)
+    template = front.get("template")
+    if "template" not in front:
+        c.add(("template",), _missing("template"))
+    elif not isinstance(template, str) or not template:
+        c.add(("template",), "must be a template id")
+    elif templates is not None and template not in templates:
+        c.add(("template",), f"unknown template '{template}' (available: {', '.join(sorted(templates)) or 'none'})")
+    if "version" in front:
+        v = front["version"]
+        if not isinstance(v, str) or not VERSION_RE.match(v):
+            c.add(("version",), f"must be a version string such as 0.1.0 (got {v!r}); quote it in YAML")
+    if "license" in front:
+        _line_string(c, front, ("license",), required=False)
+
+    commands = front.get("commands")
+    if "commands" not in front:
+        c.add(("commands",), _missing("commands") + " (one or more subcommands)")
+    elif not isinstance(commands, list) or not commands:
+        c.add(("commands",), "must be a list of one or more commands")
+    else:
+        seen: dict[str, int] = {}
+        for i, cmd in enumerate(commands):
+            _command(c, cmd, ("commands", i), seen)
+
+    deps = front.get("dependencies", [])
+    if deps is None:
+        deps = []
+    if not isinstance(deps, list):
+        c.add(("dependencies",), "must be a list of PEP 508 requirement strings")
+    else:
+        for i, dep in enumerate(deps):
+            _dependency(c, dep, ("dependencies", i))
+
+    integ = front.get("integrations")
+    if integ is not None:
+        if not isinstance(integ, dict):
+            c.add(("integrations",), "must be a mapping of integration names to true/false")
+        else:
+            for key, value in integ.items():
+                if key not in DEFAULT_INTEGRATIONS:
+                    c.add(("integrations", key), f"unknown integration (expected one of: {', '.join(DEFAULT_INTEGRATIONS)})")
+                elif not isinstance(value, bool):
+                    c.add(("integrations", key), "must be true or false")
+    c.errors.sort(key=lambda e: e.line)
+    return c.errors
+
+
+def validate(spec: Spec, templates: list[str] | None = None) -> None:
+    """Raise the first validation error, if any."""
+    errors = validation_errors(spec, templates)
+    if errors:
+        raise errors[0]
+
+
+def _missing(field: str) -> str:
+    return f"required field '{field}' is missing"
+
+
+def _get(obj: dict, path: tuple) -> Any:
+    return obj.get(path[-1]) if isinstance(obj, dict) else None
+
+
+def _line_string(c: _Collector, obj: dict, path: tuple, required: bool) -> bool:
+    key = path[-1]
+    if key not in obj:
+        if required:
+            c.add(path, _missing(key))
+        return False
+    value = obj[key]
+    if not isinstance(value, str):
+        c.add(path, f"must be a string (got {type(value).__name__}); quote it in YAML")
+        return False
+    if required and not value.strip():
+        c.add(path, "must not be empty")
+        return False
+    if "\n" in value or "\r" in value:
+        c.add(path, "must be a single line")
+        return False
+    if CONTROL_RE.search(value):
+        c.add(path, "must not contain control characters")
+        return False
+    return True
+
+
+def _name(c: _Collector, obj: dict, path: tuple, required: bool, max_len: int = 40, min_len: int = 1) -> str | None:
+    key = path[-1]
+    if key not in obj:
+        if required:
+            c.add(path, _missing(key))
+        return None
+    value = obj[key]
+    if not isinstance(value, str):
+        c.add(path, f"must be a lowercase kebab-case string (got {type(value).__name__})")
+        return None
+    if not NAME_RE.match(value) or not (min_len <= len(value) <= max_len):
+        c.add(path, f"'{value}' is not lowercase kebab-case of {min_len}-{max_len} characters "
+                    "(letters, digits and single hyphens, starting with a letter)")
+        return None
+    return value
+
+
+def _command(c: _Collector, cmd: Any, path: tuple, seen: dict[str, int]) -> None:
+    if not isinstance(cmd, dict):
+        c.add(path, "must be a mapping with name and summary")
+        return
+    for key in cmd:
+        if key not in COMMAND_FIELDS:
+            c.add((*path, key), f"unknown field (expected one of: {', '.join(COMMAND_FIELDS)})")
+    name = _name(c, cmd, (*path, "name"), required=True)
+    if name is not None:
+        if name in seen:
+            c.add((*path, "name"), f"duplicate command name '{name}' (also commands[{seen[name]}])")
+        else:
+            seen[name] = path[-1]
+    _line_string(c, cmd, (*path, "summary"), required=True)
+    params: dict[str, str] = {}  # identifier -> where
+    for kind, fields, types in (
+        ("arguments", ARGUMENT_FIELDS, ARGUMENT_TYPES),
+        ("options", OPTION_FIELDS, OPTION_TYPES),
+    ):
+        items = cmd.get(kind)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            c.add((*path, kind), f"must be a list of {kind}")
+            continue
+        for j, item in enumerate(items):
+            _param(c, item, (*path, kind, j), kind, fields, types, params)
+
+
+def _param(c, item, path, kind, fields, types, params) -> None:
+    if not isinstance(item, dict):
+        c.add(path, "must be a mapping with name, type and help")
+        return
+    for key in item:
+        if key not in fields:
+            c.add((*path, key), f"unknown field (expected one of: {', '.join(fields)})")
+    name = _name(c, item, (*path, "name"), required=True)
+    if name is not None:
+        if kind == "options" and name in RESERVED_OPTIONS:
+            c.add((*path, "name"), f"'--{name}' is reserved")
+        key = ident(name)
+        if key in params:
+            c.add((*path, "name"), f"duplicate name '{name}' (also {params[key]})")
+        else:
+            params[key] = field_name(path)
+    typ = item.get("type", "str")
+    if not isinstance(typ, str) or typ not in types:
+        c.add((*path, "type"), f"unknown type {typ!r} (expected one of: {', '.join(types)})")
+        typ = None
+    if "help" in item:
+        _line_string(c, item, (*path, "help"), required=False)
+    choices = item.get("choices")
+    if typ == "choice":
+        if not isinstance(choices, list) or not choices:
+            c.add((*path, "choices"), "a choice needs a non-empty list of choices")
+            choices = None
+        else:
+            for k, ch in enumerate(choices):
+                if not isinstance(ch, str) or not ch or CONTROL_RE.search(ch) or "\n" in ch:
+                    c.add((*path, "choices", k), "each choice must be a non-empty single-line string")
+                    choices = None
+                    break
+            if choices is not None and len(set(choices)) != len(choices):
+                c.add((*path, "choices"), "choices must not repeat")
+    elif "choices" in item and typ is not None:
+        c.add((*path, "choices"), f"choices only apply to type choice (this is {typ})")
+    if "default" in item and typ is not None:
+        _default(c, item["default"], (*path, "default"), typ, choices)
+
+
+def _default(c, value, path, typ, choices) -> None:
+    if value is None:
+        return
+    ok = {
+        "str": lambda v: isinstance(v, str),
+        "path": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "flag": lambda v: isinstance(v, bool),
+        "choice": lambda v: isinstance(v, str),
+    }[typ](value)
+    if not ok:
+        c.add(path, f"default {value!r} is not a valid {typ}")
+        return
+    if isinstance(value, str) and ("\n" in value or CONTROL_RE.search(value)):
+        c.add(path, "must be a single line without control characters")
+        return
+    if typ == "choice" and choices is not None and value not in choices:
+        c.add(path, f"default {value!r} is not among the choices ({', '.join(choices)})")
+
+
+def _dependency(c, dep, path) -> None:
+    if not isinstance(dep, str) or not dep.strip():
+        c.add(path, "must be a PEP 508 requirement string")
+        return
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging ships with pip's dependencies
+        return
+    try:
+        req = Requirement(dep)
+    except InvalidRequirement as exc:
+        c.add(path, f"not a valid PEP 508 requirement: {exc}")
+        return
+    if req.url:
+        c.add(path, "direct URL requirements are not allowed")
