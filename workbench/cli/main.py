@@ -1,0 +1,120 @@
+"""The `workbench` command line.
+
+Kept light on purpose: `workbench --version` and `--help` import nothing heavy;
+each subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench import __version__
+from workbench.errors import EXIT_USAGE, WorkbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (the contract's "bad usage")
+        self.print_usage(sys.stderr)
+        print(f"workbench: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="workbench",
+        description="A terminal workbench for building command-line tools with AI, spec first. "
+                    "With no command, opens the TUI.",
+    )
+    p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    new = sub.add_parser("new", help="run the whole lifecycle headless",
+                         description="Turn a request (or a spec) into a complete, tested, CI-ready project. "
+                                     "Exit codes: 0 done; 1 a step failed; 2 bad usage or input; "
+                                     "3 stopped at an approval gate.")
+    new.add_argument("request", metavar="REQUEST", help="what the tool should do, in your words")
+    new.add_argument("--out", required=True, metavar="DIR", help="where to create the project (must not exist or be empty)")
+    new.add_argument("--spec", metavar="FILE", help="use this spec instead of drafting one")
+    new.add_argument("--model", metavar="NAME", help="model alias or LiteLLM id for this run")
+    new.add_argument("--template", metavar="ID", help="template id (default: python-cli)")
+    new.add_argument("--yes", action="store_true", help="approve at every gate (otherwise stop at the first)")
+    new.add_argument("--allow-unsandboxed", action="store_true",
+                     help="run generated code without bubblewrap when it is missing")
+    new.add_argument("--no-monitor", action="store_true", help="skip the final monitor step")
+
+    resume = sub.add_parser("resume", help="resume a session where it stopped")
+    resume.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
+    resume.add_argument("--yes", action="store_true", help="approve at every gate")
+    resume.add_argument("--allow-unsandboxed", action="store_true")
+    resume.add_argument("--no-monitor", action="store_true")
+
+    sub.add_parser("sessions", help="list recent sessions and where they stopped")
+    sub.add_parser("templates", help="list available templates")
+
+    serve = sub.add_parser("serve", help="serve the TUI in a browser (for a forwarded port)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    for module in ("models_cmd", "audit_cmd", "metrics_cmd"):
+        mod = _optional(module)
+        if mod is not None:
+            mod.register(sub)
+    return p
+
+
+def _optional(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"workbench.cli.{module}")
+    except ImportError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # the fast path: nothing else is imported
+        print(f"workbench {__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(parser, args) -> int:
+    cmd = args.command
+    if cmd is None:
+        from workbench.ui.app import run
+
+        return run() or 0
+    if cmd in ("new", "resume", "sessions"):
+        from workbench.cli import headless
+
+        return getattr(headless, f"cmd_{cmd}")(args)
+    if cmd == "templates":
+        from workbench.scaffold import list_templates
+
+        for t in list_templates():
+            print(f"{t.id:<14} {t.description}")
+        return 0
+    if cmd == "serve":
+        from workbench.ui.serve import serve
+
+        return serve(args.host, args.port) or 0
+    mod = _optional(f"{cmd}_cmd")
+    if mod is not None:
+        return mod.run(args)
+    parser.error(f"unknown command {cmd}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

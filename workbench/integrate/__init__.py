@@ -1,0 +1,1 @@
+"""Integration: git (no hooks ever), CI validation, and running the generated project."""

@@ -1,0 +1,112 @@
+"""Git for generated projects, through GitPython, with no hook, filter or fsmonitor ever run.
+
+Files are staged and committed by GitPython's own index code (`index.add`,
+`index.commit(skip_hooks=True)`), which runs no hooks, clean filters or fsmonitor;
+the git subprocesses GitPython starts see an isolated configuration
+(`workbench.safety.gitsafe`). The author is the user's git identity, or a clear
+fallback built from the OS user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+from workbench.identity import human
+
+
+class SecretInTree(WorkbenchError):
+    exit_code = 1
+
+
+def _env() -> dict[str, str]:
+    try:
+        from workbench.safety.gitsafe import safe_git_env
+    except ImportError:  # pragma: no cover - safety lands with the reliability work
+        env = dict(os.environ)
+        env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
+        return env
+    return safe_git_env()
+
+
+def _repo(root: Path):
+    import git
+
+    repo = git.Repo(root)
+    repo.git.update_environment(**{k: v for k, v in _env().items() if k.startswith("GIT_")})
+    return repo
+
+
+def init(root: Path) -> None:
+    """`git init -b main` with an isolated configuration; hooks are never installed or run."""
+    import git
+
+    env = _env()
+    git.Git(str(root)).execute(
+        ["git", "-c", "core.hooksPath=/dev/null", "-c", "init.templateDir=",
+         "init", "--quiet", "--initial-branch=main", str(root)],
+        env=env,
+    )
+    repo = git.Repo(root)
+    with repo.config_writer() as cw:
+        cw.set_value("core", "hooksPath", "/dev/null")
+        cw.set_value("core", "fsmonitor", "false")
+
+
+def trailers(step: str, session_id: str) -> str:
+    return (f"Generated-by: Workbench {__version__}\n"
+            f"Workbench-Step: {step}\n"
+            f"Workbench-Session: {session_id}\n")
+
+
+def _tracked_files(root: Path) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            if full.is_symlink():
+                continue
+            out.append(full.relative_to(root).as_posix())
+    return out
+
+
+def scan_for_secrets(root: Path) -> None:
+    """Stop before a commit when the tree holds something that looks like a secret."""
+    from workbench.safety.redact import scan_tree
+
+    found = scan_tree(root)
+    if found:
+        f = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise SecretInTree(f"refusing to commit: {f.path}:{f.line} looks like a secret "
+                           f"({f.kind}: {f.masked}){more}")
+
+
+def commit_all(root: Path, subject: str, *, step: str, session_id: str) -> str:
+    """Stage every file of the project and commit it; return the commit sha."""
+    import git
+
+    scan_for_secrets(root)
+    repo = _repo(root)
+    ignored = set()
+    files = _tracked_files(root)
+    if files:
+        try:
+            ignored = set(repo.ignored(*files))
+        except git.GitCommandError:
+            ignored = set()
+    to_add = [f for f in files if f not in ignored]
+    repo.index.add(to_add)
+    who = human()
+    actor = git.Actor(who.name, who.email)
+    message = f"{subject}\n\n{trailers(step, session_id)}"
+    commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
+    return commit.hexsha
+
+
+def log(root: Path) -> list[str]:
+    repo = _repo(root)
+    return [c.summary for c in repo.iter_commits()]

@@ -1,0 +1,554 @@
+"""The lifecycle engine: an explicit state machine over the sixteen steps.
+
+It knows nothing about any UI. Views (the TUI, the headless runner) subscribe to
+its events. Its state lives in the store, so a session survives a restart and
+is resumed by calling `run` again. Gates are real: nothing after the spec gate
+runs until that exact spec version (by sha256) is approved, and nothing reaches
+disk until that exact plan (by sha256) is approved.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import StepFailed, UsageError, WorkbenchError
+from workbench.identity import human
+from workbench.lifecycle import events as ev
+from workbench.lifecycle.steps import (
+    BY_ID,
+    DONE,
+    FAILED,
+    GATE_PLAN,
+    GATE_SPEC,
+    PENDING,
+    RUNNING,
+    STEP_IDS,
+    STEPS,
+    WAITING,
+    index,
+)
+from workbench.llm.base import AgentContext, AgentProvider, Finding
+
+SCAFFOLD_STEPS = ("structure", "dependencies", "configuration", "tests", "docs")
+INTEGRATION_FILE_STEPS = ("cicd", "codespace", "deploy")
+
+
+@dataclass
+class Outcome:
+    """Where a run stopped: `done`, `gate` (waiting for approval) or `failed`."""
+
+    status: str
+    session_id: str
+    step: str | None = None
+    gate: str | None = None
+    sha256: str | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"done": 0, "failed": 1, "gate": 3}.get(self.status, 1)
+
+
+@dataclass
+class Options:
+    """Knobs a view may set."""
+
+    repair_attempts: int = 2
+    test_timeout: float = 300.0
+    allow_unsandboxed: bool = False
+    run_monitor: bool = True
+
+
+class Engine:
+    def __init__(self, store, provider: AgentProvider, on_event: ev.EventSink = ev.ignore,
+                 options: Options | None = None):
+        self.store = store
+        self.provider = provider
+        self.on_event = on_event
+        self.options = options or Options()
+        self.cancel = threading.Event()
+
+    # ------------------------------------------------------------------ helpers
+    def emit(self, kind: str, sid: str, step: str | None = None, message: str = "", **data) -> None:
+        self.on_event(ev.Event(kind, sid, step, message, data))
+
+    def _session(self, sid: str) -> dict:
+        s = self.store.get_session(sid)
+        if s is None:
+            raise UsageError(f"no such session: {sid}")
+        return s
+
+    def _agent_actor(self, agents) -> str:
+        return f"agent:{getattr(agents, 'label', 'offline')}"
+
+    def _ctx(self, sid: str, step: str) -> AgentContext:
+        self.cancel.clear()
+        return AgentContext(
+            session_id=sid, step=step, cancel=self.cancel,
+            on_token=lambda t: self.emit(ev.TOKEN, sid, step, t),
+        )
+
+    def _json_output(self, sid: str, step: str, kind: str, default=None):
+        raw = self.store.get_output(sid, step, kind)
+        return json.loads(raw) if raw is not None else default
+
+    # ------------------------------------------------------------------ public
+    def start(self, request: str, out_dir: str | Path, spec_text: str | None = None,
+              template: str | None = None, model: str | None = None,
+              spec_source: str = "spec.md") -> str:
+        """Create a session. Nothing runs until `run`."""
+        out = str(Path(out_dir).expanduser().resolve())
+        sid = self.store.create_session(request=request, out_dir=out, template=template, model=model)
+        if spec_text is not None:
+            self.store.put_output(sid, "request", "given_spec", spec_text)
+            self.store.put_output(sid, "request", "given_spec_source", spec_source)
+        for step in STEPS:
+            self.store.set_step(sid, step.id, PENDING)
+        return sid
+
+    def status(self, sid: str) -> dict[str, str]:
+        steps = self.store.get_steps(sid)
+        return {s: steps.get(s, {}).get("status", PENDING) for s in STEP_IDS}
+
+    def current_spec(self, sid: str) -> dict | None:
+        return self.store.get_spec_version(sid)
+
+    def save_spec_edit(self, sid: str, text: str, actor: str | None = None) -> dict:
+        """Record an edited spec as a new version. Steps after `spec` go back to pending."""
+        import difflib
+        import hashlib
+
+        prev = self.store.get_spec_version(sid)
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if prev is not None and prev["sha256"] == sha:
+            return prev
+        who = actor or f"human:{human()}"
+        version = self.store.add_spec_version(sid, text, sha, "edit", who)
+        diff = ""
+        if prev is not None:
+            diff = "".join(difflib.unified_diff(
+                prev["text"].splitlines(keepends=True), text.splitlines(keepends=True),
+                f"v{prev['version']}", f"v{version}", n=0))
+        self.store.audit(sid, who, "spec", "edit", f"spec edited (v{version}, sha256 {sha[:12]})",
+                         payload={"diff": diff[:20000], "sha256": sha})
+        # Everything that depended on the old spec must run again.
+        statuses = self.status(sid)
+        for step in STEP_IDS[index("review"):]:
+            if statuses[step] != PENDING:
+                self.store.set_step(sid, step, PENDING, "spec edited")
+        return self.store.get_spec_version(sid)
+
+    def approve(self, sid: str, gate: str, sha256: str, actor: str | None = None) -> None:
+        """Approve one exact spec version or plan (by hash)."""
+        who = actor or f"human:{human()}"
+        expected = self.gate_sha(sid, gate)
+        if expected is None:
+            raise UsageError(f"nothing to approve at the {gate} gate yet")
+        if sha256 != expected:
+            raise UsageError(
+                f"{gate} gate: sha256 {sha256[:12]} is not the current {gate} ({expected[:12]})")
+        self.store.add_approval(sid, gate, sha256, who)
+        what = "spec version" if gate == GATE_SPEC else "plan"
+        self.store.audit(sid, who, "approval" if gate == GATE_SPEC else "docs", "approve",
+                         f"approved {what} {sha256[:12]}", payload={"gate": gate, "sha256": sha256})
+
+    def reject(self, sid: str, gate: str, reason: str = "", actor: str | None = None) -> None:
+        who = actor or f"human:{human()}"
+        step = "approval" if gate == GATE_SPEC else "docs"
+        self.store.audit(sid, who, step, "reject", f"rejected at the {gate} gate: {reason}".strip())
+        back = "spec" if gate == GATE_SPEC else "implementation"
+        self.step_back(sid, back)
+
+    def gate_sha(self, sid: str, gate: str) -> str | None:
+        if gate == GATE_SPEC:
+            spec = self.store.get_spec_version(sid)
+            return spec["sha256"] if spec else None
+        plan_json = self.store.get_output(sid, "docs", "plan_sha256")
+        return plan_json
+
+    def is_approved(self, sid: str, gate: str) -> bool:
+        sha = self.gate_sha(sid, gate)
+        appr = self.store.get_approval(sid, gate)
+        return bool(sha and appr and appr["sha256"] == sha)
+
+    def step_back(self, sid: str, step: str) -> None:
+        """Make `step` and every step after it pending again (outputs stay, versioned)."""
+        if step not in BY_ID:
+            raise UsageError(f"unknown step '{step}' (steps: {', '.join(STEP_IDS)})")
+        session = self._session(sid)
+        if index(step) <= index("docs") and self.status(sid).get("docs") == DONE:
+            raise UsageError(
+                f"the plan is already applied to {session['out_dir']}; start a new session to "
+                "scaffold again (the applied project is never overwritten)")
+        for s in STEP_IDS[index(step):]:
+            self.store.set_step(sid, s, PENDING, f"stepped back to {step}")
+        self.store.audit(sid, f"human:{human()}", step, "step_back", f"stepped back to {step}")
+
+    def rerun(self, sid: str, step: str) -> Outcome:
+        self.step_back(sid, step)
+        return self.run(sid, until=step)
+
+    def plan(self, sid: str, steps: set[str] | None = None):
+        """The in-memory plan of this session's approved (or current) spec."""
+        from workbench.scaffold import render_plan
+
+        spec = self._approved_spec(sid, required=False)
+        overrides = self._json_output(sid, "implementation", "files", {}) or {}
+        return render_plan(spec, steps=steps, overrides=overrides)
+
+    # ------------------------------------------------------------------ run loop
+    def run(self, sid: str, until: str | None = None) -> Outcome:
+        """Run pending steps in order until a gate, a failure, `until` or the end."""
+        self._session(sid)
+        statuses = self.status(sid)
+        for step in STEPS:
+            if statuses[step.id] == DONE:
+                if until == step.id:
+                    break
+                continue
+            outcome = self._run_step(sid, step.id)
+            if outcome is not None:
+                return outcome
+            if until == step.id:
+                return Outcome("paused", sid, step.id, message=f"ran up to {step.id}")
+        self.store.update_session(sid, status="done")
+        self.emit(ev.FINISHED, sid, None, "all steps done")
+        return Outcome("done", sid, message="all steps done")
+
+    def _run_step(self, sid: str, step: str) -> Outcome | None:
+        handler = getattr(self, f"_step_{step}")
+        self.store.set_step(sid, step, RUNNING)
+        self.store.update_session(sid, current_step=step, status="running")
+        self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
+        started = time.monotonic()
+        try:
+            result = handler(sid)
+        except WorkbenchError as exc:
+            reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
+            return self._fail(sid, step, reason)
+        except Exception as exc:  # noqa: BLE001 - one clear line, the detail goes to the audit log
+            return self._fail(sid, step, f"{type(exc).__name__}: {exc}")
+        if isinstance(result, Outcome):  # a gate
+            return result
+        message = result or "done"
+        self.store.set_step(sid, step, DONE, message)
+        self.store.audit(sid, "workbench", step, "step_done", message,
+                         payload={"seconds": round(time.monotonic() - started, 3)})
+        self.emit(ev.STEP_DONE, sid, step, message)
+        return None
+
+    def _fail(self, sid: str, step: str, reason: str) -> Outcome:
+        from workbench.safety.redact import redact
+
+        reason = redact(reason.strip().splitlines()[0] if reason.strip() else "failed")
+        self.store.set_step(sid, step, FAILED, reason)
+        self.store.update_session(sid, status="failed")
+        self.store.audit(sid, "workbench", step, "failure", reason)
+        self.emit(ev.STEP_FAILED, sid, step, reason)
+        return Outcome("failed", sid, step, message=f"step {step} failed: {reason}")
+
+    def _gate(self, sid: str, step: str, gate: str, sha: str, summary: dict) -> Outcome:
+        self.store.set_step(sid, step, WAITING, f"waiting for approval of {gate} {sha[:12]}")
+        self.store.update_session(sid, status="waiting")
+        self.emit(ev.GATE, sid, step, f"approve {gate} {sha[:12]}", gate=gate, sha256=sha, **summary)
+        return Outcome("gate", sid, step, gate=gate, sha256=sha,
+                       message=f"waiting for approval of the {gate} ({sha[:12]})", data=summary)
+
+    # ------------------------------------------------------------------ steps: design
+    def _step_request(self, sid: str) -> str:
+        session = self._session(sid)
+        self.store.put_output(sid, "request", "request", session["request"])
+        self.store.audit(sid, f"human:{human()}", "request", "request",
+                         session["request"][:200], payload={"request": session["request"]})
+        return "request captured"
+
+    def _step_analysis(self, sid: str) -> str:
+        session = self._session(sid)
+        agents = self.provider.for_step("analysis")
+        context = _project_context(Path(session["out_dir"]))
+        text = agents.analyse(self._ctx(sid, "analysis"), session["request"], context)
+        self.store.put_output(sid, "analysis", "analysis", text)
+        self.store.audit(sid, self._agent_actor(agents), "analysis", "analysis", "request analysed")
+        return "request analysed"
+
+    def _step_spec(self, sid: str) -> str:
+        from workbench.spec import parse_spec
+
+        given = self.store.get_output(sid, "request", "given_spec")
+        if given is not None:
+            source = self.store.get_output(sid, "request", "given_spec_source") or "spec.md"
+            spec = parse_spec(given, source)
+            actor = f"human:{human()}"
+            version = self.store.add_spec_version(sid, given, spec.sha256, "file", actor)
+            self.store.audit(sid, actor, "spec", "draft", f"spec v{version} from {source}",
+                             payload={"sha256": spec.sha256})
+            self.emit(ev.TOKEN, sid, "spec", given)
+            return f"spec v{version} from {source}"
+        session = self._session(sid)
+        agents = self.provider.for_step("spec")
+        analysis = self.store.get_output(sid, "analysis", "analysis") or ""
+        examples = _similar_specs(self.store, session["request"])
+        text = agents.draft_spec(self._ctx(sid, "spec"), session["request"], analysis, examples)
+        spec = parse_spec(text, "spec.md")
+        actor = self._agent_actor(agents)
+        version = self.store.add_spec_version(sid, text, spec.sha256, "draft", actor)
+        self.store.put_output(sid, "spec", "draft", text)
+        self.store.audit(sid, actor, "spec", "draft", f"spec v{version} drafted by {agents.label}",
+                         payload={"sha256": spec.sha256, "examples": len(examples)})
+        return f"spec v{version} drafted ({spec.sha256[:12]})"
+
+    def _step_review(self, sid: str) -> str:
+        from workbench.scaffold import template_ids
+        from workbench.spec import parse_spec, validation_errors
+
+        current = self.store.get_spec_version(sid)
+        if current is None:
+            raise StepFailed("review", "there is no spec to review")
+        spec = parse_spec(current["text"], "spec.md")
+        errors = validation_errors(spec, template_ids())
+        findings = [Finding("error", e.field or "front matter", f"line {e.line}: {e.detail}",
+                            source="validator") for e in errors]
+        if errors:
+            self.store.put_output(sid, "review", "findings", json.dumps([f.as_dict() for f in findings]))
+            raise StepFailed("review", str(errors[0]) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        agents = self.provider.for_step("review")
+        findings += agents.review(self._ctx(sid, "review"), current["text"])
+        self.store.put_output(sid, "review", "findings", json.dumps([f.as_dict() for f in findings]))
+        self.store.audit(sid, self._agent_actor(agents), "review", "review",
+                         f"{len(findings)} finding(s) on spec v{current['version']}",
+                         payload={"findings": [f.as_dict() for f in findings]})
+        return f"spec valid; {len(findings)} review finding(s)"
+
+    def findings(self, sid: str) -> list[dict]:
+        return self._json_output(sid, "review", "findings", []) or []
+
+    def _step_approval(self, sid: str) -> str | Outcome:
+        current = self.store.get_spec_version(sid)
+        if self.is_approved(sid, GATE_SPEC):
+            return f"spec v{current['version']} approved ({current['sha256'][:12]})"
+        from workbench.spec import parse_spec
+
+        spec = parse_spec(current["text"])
+        return self._gate(sid, "approval", GATE_SPEC, current["sha256"], {
+            "version": current["version"], "name": spec.front.get("name"),
+            "summary": spec.front.get("summary"),
+        })
+
+    def _approved_spec(self, sid: str, required: bool = True):
+        from workbench.spec import parse_spec
+
+        appr = self.store.get_approval(sid, GATE_SPEC)
+        current = self.store.get_spec_version(sid)
+        if current is None or (required and (appr is None or appr["sha256"] != current["sha256"])):
+            raise StepFailed("approval", "the spec is not approved (gate not passed)")
+        return parse_spec(current["text"], "spec.md")
+
+    def _step_implementation(self, sid: str) -> str:
+        from workbench.scaffold import render_plan
+
+        spec = self._approved_spec(sid)
+        plan = render_plan(spec)
+        owned = {p: f.content for p, f in plan.files.items() if f.model_owned}
+        agents = self.provider.for_step("implementation")
+        result = agents.implement(self._ctx(sid, "implementation"), spec.text, owned)
+        accepted = self._accept_model_files(sid, "implementation", agents, owned, result)
+        self.store.put_output(sid, "implementation", "files", json.dumps(accepted))
+        changed = sum(1 for p, c in accepted.items() if owned.get(p) != c)
+        return f"{len(owned)} model-owned file(s), {changed} written by {agents.label}"
+
+    def _accept_model_files(self, sid, step, agents, owned: dict, result: dict) -> dict:
+        from workbench.safety.paths import UnsafePath, check_relative
+
+        accepted = {}
+        for path, content in (result or {}).items():
+            try:
+                check_relative(path)
+            except UnsafePath as exc:
+                self.store.audit(sid, self._agent_actor(agents), step, "refused", str(exc))
+                continue
+            if path not in owned:
+                self.store.audit(sid, self._agent_actor(agents), step, "refused",
+                                 f"refused {path!r}: not a model-owned file")
+                continue
+            accepted[path] = content
+        return accepted
+
+    # ------------------------------------------------------------------ steps: scaffold
+    def _scaffold_step(self, sid: str, step: str) -> str:
+        plan = self.plan(sid, steps={step})
+        self._approved_spec(sid)
+        files = sorted(plan.files)
+        self.store.put_output(sid, step, "files", json.dumps(files))
+        self.emit(ev.STEP_PROGRESS, sid, step, f"{len(files)} file(s) planned", files=files)
+        return f"{len(files)} file(s) planned: " + ", ".join(files[:6]) + (" …" if len(files) > 6 else "")
+
+    def _step_structure(self, sid: str) -> str:
+        return self._scaffold_step(sid, "structure")
+
+    def _step_dependencies(self, sid: str) -> str:
+        return self._scaffold_step(sid, "dependencies")
+
+    def _step_configuration(self, sid: str) -> str:
+        return self._scaffold_step(sid, "configuration")
+
+    def _step_tests(self, sid: str) -> str:
+        from workbench.integrate import monitor
+
+        summary = self._scaffold_step(sid, "tests")
+        spec = self._approved_spec(sid)
+        agents = self.provider.for_step("tests")
+        attempts = 0
+        while True:
+            plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
+            result = monitor.run_generated_tests(plan, spec.template, self.options,
+                                                 on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "tests", line))
+            self.store.record_run(sid, "tests", "tests", result.command, result.exit_code,
+                                  result.duration_s, result.output[-20000:], result.sandbox)
+            self.store.audit(sid, "workbench", "tests", "test_run",
+                             f"generated tests: {result.summary} (sandbox: {result.sandbox})",
+                             payload={"exit_code": result.exit_code, "attempt": attempts})
+            if result.skipped:
+                return f"{summary}; tests not run: {result.summary}"
+            if result.exit_code == 0:
+                return f"{summary}; generated tests pass ({result.summary})"
+            if getattr(agents, "label", "offline") == "offline" or attempts >= self.options.repair_attempts:
+                raise StepFailed("tests", f"generated tests fail after {attempts} repair attempt(s): {result.summary}")
+            attempts += 1
+            owned = {p: f.content for p, f in plan.files.items() if f.model_owned}
+            fixed = agents.repair(self._ctx(sid, "tests"), spec.text, owned, result.output[-8000:])
+            accepted = self._accept_model_files(sid, "tests", agents, owned, fixed)
+            merged = {**self._json_output(sid, "implementation", "files", {}), **accepted}
+            self.store.put_output(sid, "implementation", "files", json.dumps(merged))
+            self.store.audit(sid, self._agent_actor(agents), "tests", "repair",
+                             f"repair attempt {attempts}: {len(accepted)} file(s) changed")
+
+    def _step_docs(self, sid: str) -> str | Outcome:
+        from workbench.safety.redact import scan_text
+        from workbench.scaffold import apply_plan
+
+        summary = self._scaffold_step(sid, "docs")
+        plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
+        self.store.put_output(sid, "docs", "plan_sha256", plan.sha256)
+        if not self.is_approved(sid, GATE_PLAN):
+            return self._gate(sid, "docs", GATE_PLAN, plan.sha256, {
+                "files": len(plan.files), "bytes": plan.total_bytes,
+            })
+        secrets = [f for path, pf in sorted(plan.files.items()) for f in scan_text(pf.content, path)]
+        if secrets:
+            first = secrets[0]
+            raise StepFailed("docs", f"{first.path}:{first.line}: looks like a secret ({first.kind}: "
+                                     f"{first.masked}); remove it from the spec or model output")
+        session = self._session(sid)
+        apply_plan(plan, Path(session["out_dir"]))
+        self.store.audit(sid, f"human:{human()}", "docs", "plan_applied",
+                         f"applied {len(plan.files)} files to {session['out_dir']}",
+                         payload={"sha256": plan.sha256, "files": len(plan.files)})
+        return f"{summary}; applied {len(plan.files)} files ({plan.total_bytes:,} bytes)"
+
+    # ------------------------------------------------------------------ steps: integrate
+    def _project(self, sid: str) -> Path:
+        return Path(self._session(sid)["out_dir"])
+
+    def _commit(self, sid: str, step: str, message: str) -> str:
+        from workbench.integrate import git
+
+        root = self._project(sid)
+        self._write_manifest(sid, root)
+        sha = git.commit_all(root, message, step=step, session_id=sid)
+        self.store.audit(sid, "agent:Infrastructure", step, "commit", f"{sha[:12]} {message}",
+                         payload={"commit": sha})
+        return sha
+
+    def _write_manifest(self, sid: str, root: Path) -> None:
+        from workbench.safety.paths import write_file
+
+        manifest = self.store.chain_manifest(sid)
+        approval = self.store.get_approval(sid, GATE_SPEC)
+        manifest = {**manifest, "spec_sha256": approval["sha256"] if approval else None,
+                    "workbench": _version()}
+        write_file(root, ".workbench/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+    def _step_git(self, sid: str) -> str:
+        from workbench.integrate import git
+
+        spec = self._approved_spec(sid)
+        root = self._project(sid)
+        git.init(root)
+        sha = self._commit(sid, "git", f"Scaffold {spec.name} from its approved spec")
+        return f"git init; commit {sha[:12]}"
+
+    def _integration_step(self, sid: str, step: str, what: str) -> str:
+        from workbench.integrate import ci
+        from workbench.scaffold import write_plan_files
+
+        plan = self.plan(sid, steps={step})
+        if not plan.files:
+            return f"no {what} requested by the spec"
+        ci.validate_plan_files(plan)
+        write_plan_files(plan, self._project(sid), {step})
+        sha = self._commit(sid, step, f"Add {what}")
+        return f"{len(plan.files)} file(s) validated and committed ({sha[:12]})"
+
+    def _step_cicd(self, sid: str) -> str:
+        return self._integration_step(sid, "cicd", "CI configuration")
+
+    def _step_codespace(self, sid: str) -> str:
+        return self._integration_step(sid, "codespace", "devcontainer")
+
+    def _step_deploy(self, sid: str) -> str:
+        return self._integration_step(sid, "deploy", "release workflow") + "; no remote push (needs explicit approval)"
+
+    def _step_monitor(self, sid: str) -> str:
+        from workbench.integrate import monitor
+
+        if not self.options.run_monitor:
+            return "skipped (disabled)"
+        spec = self._approved_spec(sid)
+        results = monitor.check_project(self._project(sid), spec.template, self.options,
+                                        on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line))
+        failed = [r for r in results if r.exit_code != 0 and not r.skipped]
+        for r in results:
+            self.store.record_run(sid, "monitor", r.kind, r.command, r.exit_code, r.duration_s,
+                                  r.output[-20000:], r.sandbox)
+            self.store.audit(sid, "agent:Learning", "monitor", "test_run",
+                             f"{r.kind}: {r.summary} (sandbox: {r.sandbox})",
+                             payload={"exit_code": r.exit_code, "skipped": r.skipped})
+        text = "; ".join(f"{r.kind} {r.summary}" for r in results)
+        if failed:
+            raise StepFailed("monitor", f"{failed[0].kind} failed: {failed[0].summary}")
+        return text or "nothing to check"
+
+
+def _version() -> str:
+    from workbench import __version__
+
+    return __version__
+
+
+def _project_context(root: Path) -> str:
+    parts = []
+    for name in ("README.md", "pyproject.toml"):
+        p = root / name
+        if p.is_file():
+            try:
+                parts.append(f"### {name}\n\n" + p.read_text("utf-8", errors="replace")[:4000])
+            except OSError:
+                pass
+    return "\n\n".join(parts)
+
+
+def _similar_specs(store, request: str) -> list[str]:
+    try:
+        from workbench.store.learning import similar_specs
+    except ImportError:
+        return []
+    try:
+        return [s["text"] if isinstance(s, dict) else str(s) for s in similar_specs(store, request, limit=2)]
+    except Exception:  # noqa: BLE001 - examples are a help, never a failure
+        return []

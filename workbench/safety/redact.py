@@ -1,0 +1,408 @@
+"""The secret redactor: applied to everything Workbench stores, logs or shows.
+
+Two sources of secrets are recognised:
+
+* the *values* of configured key variables: every environment variable whose name
+  ends in ``_API_KEY``, ``_TOKEN``, ``_SECRET`` (and a few well-known names such as
+  ``AWS_SECRET_ACCESS_KEY``), every name registered with `register_key_env` (the
+  config registers each model's ``api_key_env``) and any ``extra_env`` passed in;
+* well-known key *shapes*: OpenAI (``sk-...``, ``sk-proj-...``), Anthropic
+  (``sk-ant-...``), Gemini/Google (``AIza...``), GitHub (``ghp_``, ``gho_``,
+  ``github_pat_`` ...), AWS (``AKIA...`` and ``aws_secret_access_key = ...``),
+  PEM private keys, plus Slack, Stripe and Hugging Face tokens.
+
+A masked value keeps only a short prefix: ``sk-ant-…****``.
+
+`scan_tree(root)` scans a generated tree before a commit (``.git`` skipped) and
+returns `SecretFinding`s; `check_tree` raises `SecretFound` (exit 1) naming the
+file and line with the value masked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+MASK = "…****"
+KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD")
+KEY_ENV_NAMES = frozenset(
+    {
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SESSION_TOKEN",
+        "AZURE_API_KEY",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "MISTRAL_API_KEY",
+        "GROQ_API_KEY",
+        "COHERE_API_KEY",
+        "DEEPSEEK_API_KEY",
+        "OPENROUTER_API_KEY",
+        "XAI_API_KEY",
+        "TOGETHERAI_API_KEY",
+    }
+)
+# Values shorter than this are not treated as secrets (avoids masking "1", "true").
+MIN_SECRET_LEN = 8
+
+_registered_env: set[str] = set()
+_registered_values: set[str] = set()
+
+
+def register_key_env(*names: str) -> None:
+    """Treat the values of these environment variables as secrets (e.g. api_key_env)."""
+    for n in names:
+        if n:
+            _registered_env.add(str(n))
+
+
+def register_secret(*values: str) -> None:
+    """Treat these literal values as secrets (e.g. a key read from elsewhere)."""
+    for v in values:
+        if v and len(v) >= MIN_SECRET_LEN:
+            _registered_values.add(str(v))
+
+
+def is_key_env_name(name: str, extra: Iterable[str] = ()) -> bool:
+    """Is this environment variable a key variable?"""
+    up = name.upper()
+    return (
+        up.endswith(KEY_ENV_SUFFIXES)
+        or up in KEY_ENV_NAMES
+        or name in _registered_env
+        or name in set(extra)
+    )
+
+
+def key_env_names(
+    environ: Mapping[str, str] | None = None, extra_env: Iterable[str] = ()
+) -> list[str]:
+    """Names of the key variables present in `environ` (default os.environ)."""
+    env = os.environ if environ is None else environ
+    extra = set(extra_env)
+    return sorted(n for n in env if is_key_env_name(n, extra))
+
+
+def secret_values(
+    extra_env: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    extra_values: Iterable[str] = (),
+) -> dict[str, str]:
+    """value -> kind ("env:NAME") for every configured key value, longest first."""
+    env = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for name in key_env_names(env, extra_env):
+        v = (env.get(name) or "").strip()
+        if len(v) >= MIN_SECRET_LEN:
+            out.setdefault(v, f"env:{name}")
+    for v in list(_registered_values) + [x for x in extra_values if x]:
+        if len(v) >= MIN_SECRET_LEN:
+            out.setdefault(v, "registered")
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))
+
+
+# --- patterns ----------------------------------------------------------------
+# (kind, compiled regex, group holding the secret, prefix kept when masking)
+# Order matters: more specific shapes first.
+_B = r"(?<![A-Za-z0-9_\-])"  # left boundary that also treats '-' and '_' as word chars
+_E = r"(?![A-Za-z0-9_\-])"
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    kind: str
+    regex: re.Pattern[str]
+    group: int
+    prefix: str  # literal prefix kept in the masked form ('' = value's first chars)
+
+
+_PATTERNS: list[_Pattern] = [
+    _Pattern(
+        "pem-private-key",
+        re.compile(
+            r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*\Z)"
+        ),
+        0,
+        "-----BEGIN PRIVATE KEY-----",
+    ),
+    _Pattern("anthropic", re.compile(_B + r"(sk-ant-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-ant-"),
+    _Pattern(
+        "openai", re.compile(_B + r"(sk-proj-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-proj-"
+    ),
+    _Pattern(
+        "openai",
+        re.compile(_B + r"(sk-(?:svcacct|admin|None)-[A-Za-z0-9_\-]{16,})" + _E),
+        1,
+        "sk-",
+    ),
+    _Pattern("openai", re.compile(_B + r"(sk-[A-Za-z0-9]{20,})" + _E), 1, "sk-"),
+    _Pattern("google", re.compile(_B + r"(AIza[0-9A-Za-z_\-]{30,})" + _E), 1, "AIza"),
+    _Pattern(
+        "github", re.compile(_B + r"(github_pat_[A-Za-z0-9_]{20,})" + _E), 1, "github_pat_"
+    ),
+    _Pattern("github", re.compile(_B + r"(gh[pousr]_[A-Za-z0-9]{30,})" + _E), 1, ""),
+    _Pattern(
+        "aws-access-key-id",
+        re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA)[0-9A-Z]{16})(?![A-Z0-9])"),
+        1,
+        "",
+    ),
+    _Pattern(
+        "aws-secret-access-key",
+        re.compile(
+            r"(?i)(?:aws_?secret_?access_?key|aws_?secret|secret_?access_?key)"
+            r"[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+        ),
+        1,
+        "",
+    ),
+    _Pattern("slack", re.compile(_B + r"(xox[abposr]-[A-Za-z0-9\-]{10,})" + _E), 1, ""),
+    _Pattern("stripe", re.compile(_B + r"((?:sk|rk)_live_[A-Za-z0-9]{16,})" + _E), 1, ""),
+    _Pattern("huggingface", re.compile(_B + r"(hf_[A-Za-z0-9]{30,})" + _E), 1, "hf_"),
+    # KEY=value assignments of key-like variables, e.g. in a .env file or a shell
+    # line: only values that look like keys (long, letters and digits).
+    _Pattern(
+        "key-assignment",
+        re.compile(
+            r"\b[A-Z][A-Z0-9_]*(?:_API_KEY|_TOKEN|_SECRET|_SECRET_KEY|_ACCESS_KEY)"
+            r"[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9_\-./+=]{20,})"
+        ),
+        1,
+        "",
+    ),
+]
+
+
+def mask(value: str, kind: str = "", prefix: str | None = None) -> str:
+    """The masked form of a secret: a short prefix and ``…****``."""
+    if prefix is None:
+        prefix = ""
+        for pat in _PATTERNS:
+            if pat.prefix and value.startswith(pat.prefix) and pat.kind != "pem-private-key":
+                prefix = pat.prefix
+                break
+    if kind == "pem-private-key":
+        return "-----BEGIN PRIVATE KEY-----" + MASK + "-----END PRIVATE KEY-----"
+    if not prefix:
+        keep = 4 if len(value) >= 20 else min(3, len(value) // 4)
+        prefix = value[:keep]
+    return prefix + MASK
+
+
+def _assignment_looks_secret(value: str) -> bool:
+    return (
+        any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and MASK not in value
+        and not value.lower().startswith(("your", "change", "example", "xxx", "<"))
+    )
+
+
+def _spans(
+    text: str,
+    extra_env: Iterable[str] = (),
+    extra_values: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping (start, end, kind, masked) spans of secrets in text."""
+    found: list[tuple[int, int, str, str]] = []
+    for value, kind in secret_values(extra_env, environ, extra_values).items():
+        start = 0
+        while True:
+            i = text.find(value, start)
+            if i < 0:
+                break
+            found.append((i, i + len(value), kind, mask(value)))
+            start = i + len(value)
+    for pat in _PATTERNS:
+        for m in pat.regex.finditer(text):
+            value = m.group(pat.group)
+            if pat.kind == "key-assignment" and not _assignment_looks_secret(value):
+                continue
+            s, e = m.span(pat.group)
+            found.append((s, e, pat.kind, mask(value, pat.kind, pat.prefix or None)))
+    # keep the earliest, then the longest; drop overlaps
+    found.sort(key=lambda t: (t[0], -(t[1] - t[0])))
+    out: list[tuple[int, int, str, str]] = []
+    end = -1
+    for span in found:
+        if span[0] >= end:
+            out.append(span)
+            end = span[1]
+    return out
+
+
+def redact(
+    text: str,
+    extra_env: Iterable[str] = (),
+    *,
+    extra_values: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """`text` with every secret replaced by its masked form."""
+    if not isinstance(text, str) or not text:
+        return text
+    spans = _spans(text, extra_env, extra_values, environ)
+    if not spans:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for s, e, _kind, masked in spans:
+        parts.append(text[pos:s])
+        parts.append(masked)
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+_SENSITIVE_KEY = re.compile(
+    r"(?i)(api[_-]?key|secret|token|password|passwd|authorization|auth[_-]?header|"
+    r"private[_-]?key|access[_-]?key|x-api-key|cookie)"
+)
+_NOT_SENSITIVE_KEY = re.compile(
+    r"(?i)(^|_)(env|tokens|token_count|prompt_tokens|completion_tokens|total_tokens|"
+    r"max_tokens|input_tokens|output_tokens)$"
+)
+
+
+def redact_obj(obj, extra_env: Iterable[str] = (), *, extra_values: Iterable[str] = ()):
+    """A copy of a JSON-like object (dicts, lists, tuples, strings) with secrets masked.
+
+    String values under sensitive keys (``api_key``, ``authorization``, ``password``
+    ...) are masked entirely; names of variables (``api_key_env``) and token counts
+    are kept.
+    """
+    extra_env = tuple(extra_env)
+    extra_values = tuple(extra_values)
+
+    def walk(o, key: str | None = None):
+        if isinstance(o, str):
+            if (
+                key is not None
+                and _SENSITIVE_KEY.search(key)
+                and not _NOT_SENSITIVE_KEY.search(key)
+                and len(o) >= 4
+            ):
+                return mask(o)
+            return redact(o, extra_env, extra_values=extra_values)
+        if isinstance(o, Mapping):
+            return {k: walk(v, str(k)) for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v, key) for v in o]
+        if isinstance(o, tuple):
+            return tuple(walk(v, key) for v in o)
+        if isinstance(o, (set, frozenset)):
+            return type(o)(walk(v, key) for v in o)
+        if isinstance(o, bytes):
+            try:
+                return redact(o.decode("utf-8"), extra_env, extra_values=extra_values).encode()
+            except UnicodeDecodeError:
+                return o
+        return o
+
+    return walk(obj)
+
+
+def redact_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of an environment with the values of key variables masked (for display)."""
+    env = os.environ if environ is None else environ
+    return {k: (mask(v) if is_key_env_name(k) and v else redact(v)) for k, v in env.items()}
+
+
+# --- scanning ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    path: str  # project-relative, posix
+    line: int  # 1-based
+    kind: str
+    masked: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.kind} secret {self.masked}"
+
+
+class SecretFound(WorkbenchError):
+    """A generated file holds a secret: the commit is stopped (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, findings: list[SecretFinding]):
+        self.findings = list(findings)
+        first = self.findings[0]
+        more = f" (and {len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
+        super().__init__(
+            f"secret found in {first.path} line {first.line}: {first.kind} {first.masked}"
+            f"{more}; nothing was committed"
+        )
+
+
+def scan_text(
+    text: str,
+    path: str = "<text>",
+    extra_env: Iterable[str] = (),
+    *,
+    extra_values: Iterable[str] = (),
+) -> list[SecretFinding]:
+    """Every secret in `text`, with its 1-based line number."""
+    if not text:
+        return []
+    findings = []
+    for s, _e, kind, masked in _spans(text, extra_env, extra_values):
+        line = text.count("\n", 0, s) + 1
+        findings.append(SecretFinding(str(path), line, kind, masked))
+    return findings
+
+
+SKIP_DIRS = frozenset({".git"})
+MAX_SCAN_BYTES = 20 * 1024 * 1024
+
+
+def scan_tree(
+    root: Path | str,
+    extra_env: Iterable[str] = (),
+    *,
+    skip_dirs: Iterable[str] = SKIP_DIRS,
+    extra_values: Iterable[str] = (),
+) -> list[SecretFinding]:
+    """Scan every regular file below `root` (``.git`` skipped, symlinks not followed)."""
+    root = Path(root)
+    skip = set(skip_dirs)
+    extra_env = tuple(extra_env)
+    extra_values = tuple(extra_values)
+    findings: list[SecretFinding] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            if full.is_symlink() or not full.is_file():
+                continue
+            rel = full.relative_to(root).as_posix()
+            try:
+                with open(full, "rb") as fh:
+                    data = fh.read(MAX_SCAN_BYTES)
+            except OSError:
+                continue
+            text = data.decode("utf-8", errors="replace")
+            findings.extend(scan_text(text, rel, extra_env, extra_values=extra_values))
+    return findings
+
+
+def check_tree(root: Path | str, extra_env: Iterable[str] = (), **kw) -> None:
+    """Raise `SecretFound` (exit 1) when `scan_tree` finds anything."""
+    findings = scan_tree(root, extra_env, **kw)
+    if findings:
+        raise SecretFound(findings)

@@ -1,0 +1,237 @@
+"""The spec editor: Markdown highlighting, validation as you type, diff, autosave."""
+
+from __future__ import annotations
+
+import difflib
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Static, TextArea
+
+from workbench.spec import SpecError, parse_spec, validation_errors
+
+VALIDATE_DELAY = 0.25  # seconds of quiet typing before validating
+SAVE_DELAY = 0.3  # seconds of quiet typing before autosaving
+ERROR_STYLE = "wb.error"
+
+
+def has_tree_sitter() -> bool:
+    try:
+        from textual._tree_sitter import get_language
+
+        return get_language("markdown") is not None
+    except Exception:  # noqa: BLE001 - highlighting is optional
+        return False
+
+
+def check_spec(text: str, templates: list[str] | None) -> list[SpecError]:
+    """Every error in the spec text (a parse error is the only one when it cannot parse)."""
+    try:
+        spec = parse_spec(text)
+    except SpecError as err:
+        return [err]
+    return validation_errors(spec, templates)
+
+
+def spec_diff(draft: str, text: str) -> str:
+    lines = difflib.unified_diff(
+        draft.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile="draft (model)",
+        tofile="spec.md (yours)",
+    )
+    return "".join(lines)
+
+
+class SpecTextArea(TextArea):
+    """A TextArea that paints the lines holding validation errors."""
+
+    error_lines: set[int] = set()
+
+    def _build_highlight_map(self) -> None:
+        super()._build_highlight_map()
+        for line in self.error_lines:
+            if 0 <= line < self.document.line_count:
+                self._highlights[line].append((0, None, ERROR_STYLE))
+
+    def set_error_lines(self, lines: set[int]) -> None:
+        if lines == self.error_lines:
+            return
+        self.error_lines = lines
+        theme = self._theme
+        if theme is not None and ERROR_STYLE not in theme.syntax_styles:
+            theme.syntax_styles[ERROR_STYLE] = self.get_component_rich_style("spec-editor--error-line")
+        self._build_highlight_map()
+        self.refresh()
+
+
+class SpecEditor(Vertical):
+    """Editor, error list and diff view of `spec.md`."""
+
+    COMPONENT_CLASSES = {"spec-editor--error-line"}
+    BINDINGS = [
+        Binding("f4", "toggle_diff", "Diff", id="spec.diff"),
+    ]
+
+    class SaveRequested(Message):
+        """The text changed and is quiet: save it (the app does, in a worker)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class Validated(Message):
+        def __init__(self, errors: list[SpecError]) -> None:
+            super().__init__()
+            self.errors = errors
+
+    show_diff: reactive[bool] = reactive(False)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.draft: str = ""  # the model's draft, for the diff
+        self.saved: str = ""  # the last text handed to SaveRequested
+        self.errors: list[SpecError] = []
+        self.templates: list[str] | None = None
+        self._validate_timer: Timer | None = None
+        self._save_timer: Timer | None = None
+        self.validations = 0
+
+    def compose(self) -> ComposeResult:
+        language = "markdown" if has_tree_sitter() else None
+        with ContentSwitcher(initial="spec-text", id="spec-switcher"):
+            yield SpecTextArea.code_editor(
+                "",
+                language=language,
+                id="spec-text",
+                soft_wrap=False,
+                tab_behavior="indent",
+            )
+            with VerticalScroll(id="spec-diff"):
+                yield Static(id="spec-diff-body")
+        yield Static("", id="spec-errors")
+
+    @property
+    def text_area(self) -> SpecTextArea:
+        return self.query_one("#spec-text", SpecTextArea)
+
+    @property
+    def text(self) -> str:
+        return self.text_area.text
+
+    def on_mount(self) -> None:
+        self.text_area.placeholder = "The spec appears here when the agent drafts it."
+        self._show_errors()
+
+    # -- loading -----------------------------------------------------------
+    def load_draft(self, text: str) -> None:
+        """The model's draft arrives: it becomes the text and the base of the diff."""
+        self.draft = text
+        self.saved = text
+        self.text_area.load_text(text)
+        self.text_area.read_only = False
+        self.validate_now()
+
+    def stream_start(self) -> None:
+        self.text_area.load_text("")
+        self.text_area.read_only = True
+
+    def stream_write(self, fragment: str) -> None:
+        ta = self.text_area
+        ta.insert(fragment, ta.document.end, maintain_selection_offset=False)
+
+    # -- changes -----------------------------------------------------------
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        if self.text_area.read_only:
+            return
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+        self._validate_timer = self.set_timer(VALIDATE_DELAY, self.validate_now)
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(SAVE_DELAY, self.flush_save)
+        if self.show_diff:
+            self._update_diff()
+
+    def flush_save(self) -> None:
+        """Hand the current text to the app to save, if it changed."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        text = self.text
+        if text != self.saved:
+            self.saved = text
+            self.post_message(self.SaveRequested(text))
+
+    def validate_now(self) -> None:
+        self._validate(self.text, self.templates)
+
+    @work(thread=True, exclusive=True, group="spec-validate")
+    def _validate(self, text: str, templates: list[str] | None) -> None:
+        errors = check_spec(text, templates) if text.strip() else []
+        self.app.call_from_thread(self._set_errors, errors, text)
+
+    def _set_errors(self, errors: list[SpecError], text: str) -> None:
+        if text != self.text:
+            return  # stale: a newer validation is on its way
+        self.validations += 1
+        self.errors = errors
+        self.text_area.set_error_lines({e.line - 1 for e in errors})
+        self._show_errors()
+        self.post_message(self.Validated(errors))
+
+    def _show_errors(self) -> None:
+        box = self.query_one("#spec-errors", Static)
+        if not self.text.strip():
+            box.update(Text("No spec yet.", style="dim"))
+            box.set_class(False, "-invalid")
+            return
+        if not self.errors:
+            box.update(Text("✓ valid", style="bold"))
+            box.set_class(False, "-invalid")
+            return
+        out = Text()
+        for i, err in enumerate(self.errors[:4]):
+            if i:
+                out.append("\n")
+            out.append(f"line {err.line}: ", style="bold")
+            if err.field:
+                out.append(f"{err.field}: ", style="italic")
+            out.append(err.detail)
+        if len(self.errors) > 4:
+            out.append(f"\n… and {len(self.errors) - 4} more")
+        box.update(out)
+        box.set_class(True, "-invalid")
+
+    def goto_first_error(self) -> None:
+        if self.errors:
+            self.text_area.move_cursor((self.errors[0].line - 1, 0))
+            self.text_area.focus()
+
+    # -- diff --------------------------------------------------------------
+    def action_toggle_diff(self) -> None:
+        self.show_diff = not self.show_diff
+
+    def watch_show_diff(self, show: bool) -> None:
+        switcher = self.query_one("#spec-switcher", ContentSwitcher)
+        if show:
+            self._update_diff()
+            switcher.current = "spec-diff"
+        else:
+            switcher.current = "spec-text"
+
+    def _update_diff(self) -> None:
+        diff = spec_diff(self.draft, self.text)
+        body = self.query_one("#spec-diff-body", Static)
+        if not diff:
+            body.update(Text("No changes from the model's draft.", style="dim"))
+        else:
+            body.update(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
