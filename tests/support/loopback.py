@@ -155,13 +155,13 @@ class LoopbackLLM:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "LoopbackLLM":
+    def start(self) -> LoopbackLLM:
         owner = self
 
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="loopback-llm", daemon=True)
@@ -175,7 +175,7 @@ class LoopbackLLM:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "LoopbackLLM":
+    def __enter__(self) -> LoopbackLLM:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -195,7 +195,7 @@ class LoopbackLLM:
         """The `api_base` to give LiteLLM for a provider's ids."""
         return self.url + ("/v1" if provider == "openai" else "")
 
-    def script(self, replies: list["Reply | str"]) -> "LoopbackLLM":
+    def script(self, replies: list[Reply | str]) -> LoopbackLLM:
         """Queue replies (a str is a plain successful reply); answered in order."""
         with self._lock:
             for r in replies:
@@ -225,6 +225,13 @@ class LoopbackLLM:
             r = self.responder(req)
             return Reply(text=r) if isinstance(r, str) else r
         return Reply(status=500, error_message="loopback: no scripted reply left")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # clients hanging up is part of the tests
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -441,3 +448,81 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         w.write(b"0\r\n\r\n")
+
+
+# -- a responder that plays a whole lifecycle -------------------------------------------------
+
+DEFAULT_SPEC = """\
+---
+name: csv2json
+summary: Convert CSV files to JSON
+template: python-cli
+version: 0.1.0
+license: MIT
+commands:
+  - name: convert
+    summary: Convert one CSV file to JSON
+    arguments:
+      - name: input
+        type: path
+        help: CSV file to read
+    options:
+      - name: indent
+        type: int
+        default: 2
+        help: Spaces of indentation
+dependencies: []
+integrations:
+  github_actions: true
+  circleci: false
+  devcontainer: true
+---
+# csv2json
+
+## Overview
+
+Reads a CSV file and prints it as a JSON array of objects.
+
+## Requirements
+
+- `convert INPUT` prints the rows of INPUT as JSON, indented by `--indent` spaces.
+- A missing file is an error with exit code 1.
+
+## Acceptance criteria
+
+- `csv2json convert data.csv` prints valid JSON.
+"""
+
+_FILE_BLOCK_RE = re.compile(r"^<<<FILE[ \t]+(.+?)[ \t]*>>>[ \t]*\n(.*?)^<<<END>>>[ \t]*$", re.DOTALL | re.MULTILINE)
+
+
+def lifecycle_responder(spec: str = DEFAULT_SPEC, findings: list[dict] | None = None,
+                        files: Callable[[dict[str, str]], dict[str, str]] | None = None) -> Responder:
+    """Answer each agent step by its X-Workbench-Step header, so a whole lifecycle runs:
+
+    analysis -> Markdown; spec -> `spec` (in a code fence, with prose around it);
+    review -> findings JSON; implementation/tests -> the model-owned files given in the
+    prompt, passed through `files(current) -> new` (default: unchanged) as file blocks;
+    anything else -> a short plain reply.
+    """
+    if findings is None:
+        findings = [{"severity": "info", "location": "commands[0]",
+                     "text": "Consider an --output option.", "suggestion": "Add --output PATH."}]
+
+    def respond(req: Request) -> Reply:
+        step = req.step or ""
+        if step == "analysis":
+            return Reply(text="## Request, restated\n\nA CSV to JSON converter.\n\n## Assumptions\n\n"
+                              "- UTF-8 input.\n\n## Clarifying questions\n\n- Which delimiter?\n")
+        if step == "spec":
+            return Reply(text=f"Here is the spec:\n\n```markdown\n{spec}```\n")
+        if step == "review":
+            return Reply(text=json.dumps({"findings": findings}))
+        if step in ("implementation", "tests"):
+            current = {m.group(1).strip(): m.group(2) for m in _FILE_BLOCK_RE.finditer(req.last_user_text())}
+            new = files(current) if files else current
+            return Reply(text="".join(f"<<<FILE {p}>>>\n{c if c.endswith(chr(10)) or not c else c + chr(10)}"
+                                      f"<<<END>>>\n" for p, c in new.items()))
+        return Reply(text="Set up as planned.")
+
+    return respond

@@ -30,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     new = sub.add_parser("new", help="run the whole lifecycle headless",
-                         description="Turn a request (or a spec) into a complete, tested, CI-ready project. "
-                                     "Exit codes: 0 done; 1 a step failed; 2 bad usage or input; "
-                                     "3 stopped at an approval gate.")
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Turn a request (or a spec) into a complete, tested, CI-ready project.\n\n"
+                                     "exit codes:\n  0  done\n  1  a step failed\n  2  bad usage or bad input\n"
+                                     "  3  stopped at an approval gate")
     new.add_argument("request", metavar="REQUEST", help="what the tool should do, in your words")
     new.add_argument("--out", required=True, metavar="DIR", help="where to create the project (must not exist or be empty)")
     new.add_argument("--spec", metavar="FILE", help="use this spec instead of drafting one")

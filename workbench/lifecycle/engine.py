@@ -165,6 +165,17 @@ class Engine:
         back = "spec" if gate == GATE_SPEC else "implementation"
         self.step_back(sid, back)
 
+    def switch_model(self, sid: str, provider: AgentProvider, model: str, step: str | None = None,
+                     actor: str | None = None) -> None:
+        """Use another model from now on (for the session, or for one step); recorded."""
+        who = actor or f"human:{human()}"
+        self.provider = provider
+        if step is None:
+            self.store.update_session(sid, model=model)
+        scope = f"step {step}" if step else "the session"
+        self.store.audit(sid, who, step or "", "model_switch", f"switched {scope} to {model}",
+                         payload={"model": model, "step": step})
+
     def gate_sha(self, sid: str, gate: str) -> str | None:
         if gate == GATE_SPEC:
             spec = self.store.get_spec_version(sid)

@@ -138,9 +138,7 @@ _PATTERNS: list[_Pattern] = [
         "-----BEGIN PRIVATE KEY-----",
     ),
     _Pattern("anthropic", re.compile(_B + r"(sk-ant-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-ant-"),
-    _Pattern(
-        "openai", re.compile(_B + r"(sk-proj-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-proj-"
-    ),
+    _Pattern("openai", re.compile(_B + r"(sk-proj-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-proj-"),
     _Pattern(
         "openai",
         re.compile(_B + r"(sk-(?:svcacct|admin|None)-[A-Za-z0-9_\-]{16,})" + _E),
@@ -149,13 +147,13 @@ _PATTERNS: list[_Pattern] = [
     ),
     _Pattern("openai", re.compile(_B + r"(sk-[A-Za-z0-9]{20,})" + _E), 1, "sk-"),
     _Pattern("google", re.compile(_B + r"(AIza[0-9A-Za-z_\-]{30,})" + _E), 1, "AIza"),
-    _Pattern(
-        "github", re.compile(_B + r"(github_pat_[A-Za-z0-9_]{20,})" + _E), 1, "github_pat_"
-    ),
+    _Pattern("github", re.compile(_B + r"(github_pat_[A-Za-z0-9_]{20,})" + _E), 1, "github_pat_"),
     _Pattern("github", re.compile(_B + r"(gh[pousr]_[A-Za-z0-9]{30,})" + _E), 1, ""),
     _Pattern(
         "aws-access-key-id",
-        re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA)[0-9A-Z]{16})(?![A-Z0-9])"),
+        re.compile(
+            r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA)[0-9A-Z]{16})(?![A-Z0-9])"
+        ),
         1,
         "",
     ),

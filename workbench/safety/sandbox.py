@@ -156,25 +156,47 @@ _BASE_FLAGS = [
 ]  # fmt: skip
 
 
+# Privilege flags, strongest first. Run as root, bwrap would otherwise leave the
+# sandboxed process its capabilities (it could remount / read-write): every
+# candidate must prove inside the sandbox that no capability is left.
+_PRIV_CANDIDATES: list[list[str]] = [
+    ["--unshare-user", "--cap-drop", "ALL"],
+    ["--cap-drop", "ALL"],
+    [],  # non-root with a setuid/userns bwrap: no capabilities anyway (checked)
+]
+_PROBE_SCRIPT = (
+    "grep -q '^CapEff:[[:space:]]*0*$' /proc/self/status || "
+    "{ echo 'the sandboxed process keeps capabilities'; exit 3; }; exit 0"
+)
+
+
 @lru_cache(maxsize=8)
-def _probe(bwrap: str | None) -> tuple[bool, str]:
+def _probe_flags(bwrap: str | None) -> tuple[tuple[str, ...] | None, str]:
     if not bwrap:
-        return False, "bubblewrap (bwrap) is not installed"
-    try:
-        p = subprocess.run(
-            [bwrap, *_BASE_FLAGS, "--", "/bin/sh", "-c", "exit 0"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError) as e:
-        return False, f"bubblewrap could not be started: {e}"
-    if p.returncode != 0:
+        return None, "bubblewrap (bwrap) is not installed"
+    detail = ""
+    for priv in _PRIV_CANDIDATES:
+        try:
+            p = subprocess.run(
+                [bwrap, *_BASE_FLAGS, *priv, "--", "/bin/sh", "-c", _PROBE_SCRIPT],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=20,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, f"bubblewrap could not be started: {e}"
+        if p.returncode == 0:
+            return tuple(priv), "bubblewrap works"
         msg = (p.stderr or p.stdout).strip().splitlines()
         detail = msg[-1] if msg else f"exit {p.returncode}"
-        return False, f"bubblewrap does not work here ({detail}); user namespaces may be disabled"
-    return True, "bubblewrap works"
+    return None, f"bubblewrap does not work here ({detail}); user namespaces may be disabled"
+
+
+def _probe(bwrap: str | None) -> tuple[bool, str]:
+    flags, reason = _probe_flags(bwrap)
+    return flags is not None, reason
 
 
 def sandbox_status() -> tuple[bool, str]:
@@ -325,7 +347,8 @@ def run(
         out_path = os.path.join(scratch, "output")
         if ok:
             home, tmp = "/tmp/home", "/tmp"
-            full = [bwrap, *_BASE_FLAGS, "--dir", home]
+            priv = list(_probe_flags(bwrap)[0] or ())
+            full = [bwrap, *_BASE_FLAGS, *priv, "--dir", home]
             full += _hide_flags([cwd_real, *writable_real])
             for w in [cwd_real, *writable_real]:
                 full += ["--bind", w, w]
@@ -390,3 +413,8 @@ def run(
         memory_mb=memory_mb,
         note=note,
     )
+
+
+def clean_env(extra_env: Iterable[str] = ()) -> dict[str, str]:
+    """os.environ without keys, tokens or credentials (for any child process)."""
+    return scrub_env(None, extra_env)

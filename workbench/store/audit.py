@@ -137,6 +137,70 @@ def redact_text(text: str | None) -> str | None:
     return redactor()(text)
 
 
+_SEP = "\n\x00\x1e\x00\n"
+
+
+def redact_many(texts: list[str]) -> list[str]:
+    """Redact several strings with one call of the redactor (it is not free: it
+    looks at the environment each time). Falls back to one call per string when a
+    match crossed a separator."""
+    if not texts:
+        return texts
+    if len(texts) == 1:
+        return [redactor()(texts[0]) if texts[0] else texts[0]]
+    joined = _SEP.join(texts)
+    out = redactor()(joined)
+    if out == joined:
+        return texts
+    parts = out.split(_SEP)
+    if len(parts) == len(texts):
+        return parts
+    return [redactor()(t) if t else t for t in texts]
+
+
+def _collect(value: Any, into: list[str]) -> None:
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            into.append(str(k))
+            _collect(v, into)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _collect(v, into)
+    elif value is None or isinstance(value, (bool, int, float)):
+        return
+    else:
+        into.append(str(value))
+
+
+def _rebuild(value: Any, it) -> Any:
+    if isinstance(value, str):
+        return next(it)
+    if isinstance(value, dict):
+        out = {}
+        for v in value.values():
+            key = next(it)  # the key comes first, then its value's strings
+            out[key] = _rebuild(v, it)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_rebuild(v, it) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return next(it)
+
+
+def redact_event(actor: str, summary: str, payload: Any) -> tuple[str, str, Any]:
+    """Redact an event's actor, summary and payload with one redactor call."""
+    strings = [actor, summary]
+    _collect(payload, strings)
+    clean = redact_many(strings)
+    if clean is strings:
+        return actor, summary, payload
+    it = iter(clean[2:])
+    return clean[0], clean[1], _rebuild(payload, it)
+
+
 def redact_value(value: Any) -> Any:
     """Redact every string inside a JSON-like value (keys included)."""
     if isinstance(value, str):

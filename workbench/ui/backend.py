@@ -11,188 +11,79 @@ Every method here may block; the app calls them from thread workers only.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench import paths
+from workbench.errors import WorkbenchError
 from workbench.lifecycle.events import Event
 
 OFFLINE = "offline"
 
-# The environment variable LiteLLM reads for each provider prefix.
-KEY_ENV = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "vertex_ai": "GOOGLE_APPLICATION_CREDENTIALS",
-    "mistral": "MISTRAL_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "xai": "XAI_API_KEY",
-    "azure": "AZURE_API_KEY",
-}
-NO_KEY_PROVIDERS = ("ollama", "ollama_chat", "lm_studio", "hosted_vllm", "llamafile")
-
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One model as the UI shows it."""
+    """One model as the UI shows it (a row of `ModelProvider.describe()`)."""
 
-    name: str  # alias from config.toml, or "offline"
+    name: str  # alias, raw LiteLLM id, or "offline"
     model_id: str  # LiteLLM id
     key_env: str  # the variable holding its key ("" when none is needed)
-    key_present: bool
-    api_base: str = ""
+    key_status: str  # "yes" | "no" | "not needed"
+    usable: bool
+    default: bool = False
 
     @property
-    def usable(self) -> bool:
-        return self.name == OFFLINE or self.key_present
-
-    @property
-    def provider(self) -> str:
-        return self.model_id.split("/", 1)[0] if "/" in self.model_id else ""
+    def key_present(self) -> bool:
+        return self.key_status == "yes"
 
 
-OFFLINE_MODEL = ModelInfo(OFFLINE, OFFLINE, "", True)
+def _make_provider(model: str | None, config_path: Path | None):
+    """A `ModelProvider` (cheap: tomllib, no LiteLLM) that honours the UI's per-step choices."""
+    from workbench.config import Config, load_config
+    from workbench.llm.registry import ModelProvider
 
+    class UIProvider(ModelProvider):
+        """The registry's provider, plus per-step overrides chosen in the TUI."""
 
-@dataclass
-class ModelConfig:
-    default: str = OFFLINE
-    models: list[ModelInfo] = field(default_factory=list)
-    path: Path | None = None
-    error: str = ""
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.overrides: dict[str, str] = {}
 
-    def get(self, name: str) -> ModelInfo | None:
-        if name == OFFLINE:
-            return OFFLINE_MODEL
-        for m in self.models:
-            if m.name == name:
-                return m
-        return None
+        def model_name_for(self, step: str) -> str:
+            if step in self.overrides:
+                return self.overrides[step]
+            return super().model_name_for(step)
 
-    @property
-    def all(self) -> list[ModelInfo]:
-        return [*self.models, OFFLINE_MODEL]
-
-    @property
-    def effective_default(self) -> str:
-        """The default model if it is usable, else `offline` (no key, no model)."""
-        m = self.get(self.default)
-        if m is not None and m.usable:
-            return m.name
-        if m is None and self.default and self.default != OFFLINE and "/" in self.default:
-            info = _model_info(self.default, {"model": self.default})
-            return info.name if info.usable else OFFLINE
-        return OFFLINE
-
-
-def _model_info(name: str, table: dict[str, Any]) -> ModelInfo:
-    model_id = str(table.get("model", name))
-    key_env = str(table.get("api_key_env", ""))
-    provider = model_id.split("/", 1)[0] if "/" in model_id else ""
-    if not key_env:
-        key_env = KEY_ENV.get(provider, "")
-    if key_env:
-        present = bool(os.environ.get(key_env))
-    else:
-        present = provider in NO_KEY_PROVIDERS
-    return ModelInfo(name, model_id, key_env, present, str(table.get("api_base", "")))
-
-
-def load_models(config_path: Path | None = None) -> ModelConfig:
-    """Read the models from config.toml (cheap: tomllib only, never LiteLLM)."""
-    path = config_path or paths.config_path()
-    cfg = ModelConfig(path=path)
+    error = ""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return cfg
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        cfg.error = f"{path}: {exc}"
-        return cfg
-    cfg.default = str((data.get("workbench") or {}).get("default_model", OFFLINE)) or OFFLINE
-    for name, table in (data.get("models") or {}).items():
-        if isinstance(table, dict):
-            cfg.models.append(_model_info(name, table))
-    return cfg
-
-
-class ModelChoice:
-    """Which model the session uses, and per-step overrides. Thread-safe."""
-
-    def __init__(self, session_model: str = OFFLINE):
-        self._lock = threading.Lock()
-        self.session_model = session_model
-        self.per_step: dict[str, str] = {}
-
-    def set(self, model: str, step: str | None = None) -> None:
-        with self._lock:
-            if step is None:
-                self.session_model = model
-            else:
-                self.per_step[step] = model
-
-    def for_step(self, step: str | None) -> str:
-        with self._lock:
-            if step is not None and step in self.per_step:
-                return self.per_step[step]
-            return self.session_model
-
-
-class SessionProvider:
-    """The `AgentProvider` the engine sees: it honours the UI's model choice per step.
-
-    Offline agents are built here; any other model goes through the gateway's
-    registry (`workbench.llm.registry`), imported only when such a model is used.
-    """
-
-    def __init__(self, choice: ModelChoice, config: ModelConfig):
-        self.choice = choice
-        self.config = config
-        self._cache: dict[str, Any] = {}
-
-    def model_for(self, step: str | None) -> str:
-        return self.choice.for_step(step)
-
-    def for_step(self, step: str):
-        name = self.choice.for_step(step)
-        if name not in self._cache:
-            self._cache[name] = self._agents_for(name)
-        agents = self._cache[name]
-        if hasattr(agents, "for_step") and not hasattr(agents, "analyse"):
-            return agents.for_step(step)
-        return agents
-
-    def _agents_for(self, name: str):
-        if name == OFFLINE:
-            from workbench.llm.offline import OfflineAgents
-
-            return OfflineAgents()
-        from workbench.llm import registry  # the gateway's registry (imports LiteLLM lazily)
-
-        for fn_name in ("agents_for", "provider_for", "agents_for_model"):
-            fn = getattr(registry, fn_name, None)
-            if fn is not None:
-                return fn(name)
-        reg_cls = getattr(registry, "Registry", None) or getattr(registry, "ModelRegistry", None)
-        if reg_cls is None:
-            raise RuntimeError("workbench.llm.registry offers no way to build agents for a model")
-        try:
-            reg = reg_cls.load(default=name) if hasattr(reg_cls, "load") else reg_cls(default=name)
-        except TypeError:
-            reg = reg_cls()
-        return reg
+        config = load_config(config_path)
+    except WorkbenchError as exc:
+        config, error = Config(), str(exc)
+    try:
+        provider = UIProvider(config, model)
+    except WorkbenchError as exc:
+        provider, error = UIProvider(config, None), str(exc)
+    return provider, error
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def project_dir(base: Path, request: str) -> Path:
+    """A fresh directory under `base` named after the request (csv-json, csv-json-2, …)."""
+    from workbench.llm.offline import suggest_name
+
+    name = suggest_name(request)
+    candidate = base / name
+    n = 2
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        candidate = base / f"{name}-{n}"
+        n += 1
+    return candidate
 
 
 def engine_available() -> bool:
@@ -211,13 +102,13 @@ class Backend:
         *,
         db_path: Path | None = None,
         config_path: Path | None = None,
+        model: str | None = None,
         engine_factory: Callable[..., Any] | None = None,
         store_factory: Callable[[Path], Any] | None = None,
     ):
         self.db_path = db_path
-        self.config = load_models(config_path)
-        self.choice = ModelChoice(self.config.effective_default)
-        self.provider = SessionProvider(self.choice, self.config)
+        self.config_path = config_path
+        self.provider, self.config_error = _make_provider(model, config_path)
         self.engine_factory = engine_factory
         self.store_factory = store_factory
         self.store: Any = None
@@ -225,6 +116,40 @@ class Backend:
         self.session_id: str | None = None
         self.error: str = ""
         self._opened = threading.Event()
+
+    # -- models ------------------------------------------------------------
+    @property
+    def session_model(self) -> str:
+        return str(self.provider.default)
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return dict(self.provider.overrides)
+
+    def model_for(self, step: str | None) -> str:
+        if step is None:
+            return self.session_model
+        try:
+            return str(self.provider.model_name_for(step))
+        except WorkbenchError:
+            return self.session_model
+
+    def models(self) -> list[ModelInfo]:
+        rows = self.provider.describe()
+        return [ModelInfo(str(r["alias"]), str(r["model"]), str(r.get("key_env") or ""),
+                          str(r.get("key", "")), bool(r.get("usable")), r["alias"] == self.session_model)
+                for r in rows]
+
+    def uses_litellm(self) -> bool:
+        names = {self.session_model, *self.provider.overrides.values()}
+        names |= {self.model_for(step) for step in ("analysis", "spec", "review", "implementation")}
+        return bool(names - {OFFLINE})
+
+    def notes(self) -> list[str]:
+        out = list(getattr(self.provider, "warnings", []) or [])
+        if self.config_error:
+            out.insert(0, self.config_error)
+        return out
 
     # -- life --------------------------------------------------------------
     def open(self, on_event: Callable[[Event], None]) -> None:
@@ -245,6 +170,8 @@ class Backend:
                     from workbench.lifecycle.engine import Engine
 
                     factory = Engine
+                if getattr(self.provider, "store", None) is None:
+                    self.provider.store = self.store  # model calls are recorded
                 self.engine = factory(self.store, self.provider, on_event)
         finally:
             self._opened.set()
@@ -266,8 +193,8 @@ class Backend:
     # -- lifecycle ---------------------------------------------------------
     def start(self, request: str, out_dir: Path, spec_text: str | None = None) -> str:
         engine = self._need()
-        model = self.choice.session_model
-        self.session_id = engine.start(request, out_dir, spec_text=spec_text, model=model)
+        self.session_id = engine.start(request, out_dir, spec_text=spec_text,
+                                       model=self.session_model)
         return self.session_id
 
     def run(self, until: str | None = None) -> Any:
@@ -275,6 +202,11 @@ class Backend:
 
     def approve(self, gate: str, sha256: str, actor: str) -> Any:
         return self._need().approve(self.session_id, gate, sha256, actor)
+
+    def approve_plan(self, sha256: str, actor: str) -> Any:
+        engine = self._need()
+        engine.approve(self.session_id, "plan", sha256, actor)
+        return engine.run(self.session_id)
 
     def step_back(self, step: str) -> Any:
         return self._need().step_back(self.session_id, step)
@@ -288,63 +220,92 @@ class Backend:
         self._need().save_spec_edit(self.session_id, text)
 
     def plan(self) -> Any:
-        return self._need().plan(self.session_id)
+        """The plan the apply gate approves: the scaffold steps' files."""
+        engine = self._need()
+        try:
+            from workbench.lifecycle.engine import SCAFFOLD_STEPS
+
+            return engine.plan(self.session_id, steps=set(SCAFFOLD_STEPS))
+        except ImportError:
+            return engine.plan(self.session_id)
 
     def cancel(self) -> bool:
-        """Ask the engine to cancel the running agent turn, if it can."""
-        engine = self.engine
-        cancel = getattr(engine, "cancel", None)
-        if cancel is None or self.session_id is None:
+        """Ask the engine to cancel the running agent turn."""
+        cancel = getattr(self.engine, "cancel", None)
+        if cancel is None:
             return False
-        cancel(self.session_id)
+        if hasattr(cancel, "set"):
+            cancel.set()  # the engine's threading.Event, handed to every AgentContext
+        else:
+            cancel(self.session_id)
         return True
 
-    def switch_model(self, model: str, step: str | None, actor: str) -> None:
-        """Switch model for the session or one step, and record the switch."""
-        self.choice.set(model, step)
-        engine = self.engine
-        for name in ("switch_model", "set_model"):
-            fn = getattr(engine, name, None)
-            if fn is not None and self.session_id is not None:
-                try:
-                    fn(self.session_id, model, step=step, actor=actor)
-                    return
-                except TypeError:
-                    pass
-        self.record("model_switch", actor, step, {"model": model, "scope": step or "session"})
+    def status(self) -> dict[str, str]:
+        if self.engine is None or self.session_id is None:
+            return {}
+        return dict(self.engine.status(self.session_id))
 
-    def record(self, action: str, actor: str, step: str | None, data: dict[str, Any]) -> None:
-        store = self.store
-        if store is None:
+    def current_spec_text(self) -> str | None:
+        fn = getattr(self.engine, "current_spec", None)
+        if fn is None or self.session_id is None:
+            return None
+        spec = fn(self.session_id)
+        return spec["text"] if spec else None
+
+    def findings(self) -> list[Any]:
+        fn = getattr(self.engine, "findings", None)
+        if fn is None or self.session_id is None:
+            return []
+        return list(fn(self.session_id))
+
+    def reject(self, gate: str, actor: str) -> None:
+        """Record a rejection. At the plan gate the engine steps back to implementation; at
+        the spec gate the developer goes back to editing (the draft is kept, not redrafted)."""
+        if self.session_id is None:
             return
-        for name in ("audit", "append_event", "record_event", "add_event"):
-            fn = getattr(store, name, None)
-            if fn is None:
-                continue
-            try:
-                fn(session_id=self.session_id, actor=actor, action=action, step=step, data=data)
-            except TypeError:
-                continue
-            return
+        if gate == "plan":
+            self._need().reject(self.session_id, gate, "rejected in the TUI", actor=actor)
+        elif self.store is not None and hasattr(self.store, "audit"):
+            self.store.audit(self.session_id, actor, "approval", "reject",
+                             "rejected at the spec gate: back to editing")
+
+    def approve_spec(self, text: str, actor: str) -> Any:
+        """Save `text`, bring the spec gate to that exact version, approve it, run on."""
+        sid = self.session_id
+        engine = self._need()
+        self.save_spec(text)
+        sha = sha256_text(text)
+        if self.status().get("approval") != "waiting":
+            outcome = engine.run(sid, until="approval")
+            if getattr(outcome, "status", "gate") != "gate":
+                return outcome  # review failed: the failure event says why
+            if getattr(outcome, "sha256", sha) != sha:
+                raise WorkbenchError("the spec changed while it was being approved; review it again")
+        engine.approve(sid, "spec", sha, actor)
+        return engine.run(sid)
+
+    def switch_model(self, model: str, step: str | None, actor: str) -> None:
+        """Switch model for the session or one step; the engine records the switch."""
+        target = self.provider.registry.resolve(model)  # UsageError for an unknown model
+        if target is not None and not target.usable(self.provider.registry._env):
+            raise WorkbenchError(f"model '{model}' has no API key: set {target.api_key_env}")
+        if step is None:
+            self.provider.default = model
+        else:
+            self.provider.overrides[step] = model
+        engine = self.engine
+        if engine is not None and self.session_id is not None and hasattr(engine, "switch_model"):
+            engine.switch_model(self.session_id, self.provider, model, step=step, actor=actor)
 
     # -- audit -------------------------------------------------------------
     def list_events(
-        self, *, limit: int = 100, offset: int = 0, actor: str | None = None, step: str | None = None
+        self, *, limit: int = 100, before_id: int | None = None, actor: str | None = None,
+        step: str | None = None,
     ) -> list[Any]:
         store = self.store
         if store is None:
             return []
-        return list(store.list_events(limit=limit, offset=offset, actor=actor, step=step))
-
-    def actors(self) -> list[str]:
-        store = self.store
-        fn = getattr(store, "list_actors", None) or getattr(store, "actors", None)
-        if fn is None:
-            return []
-        try:
-            return sorted(str(a) for a in fn())
-        except Exception:  # noqa: BLE001 - a filter list is a convenience
-            return []
+        return list(store.list_events(limit=limit, before_id=before_id, actor=actor, step=step))
 
 
 def event_field(ev: Any, *names: str, default: Any = "") -> Any:

@@ -136,7 +136,6 @@ class SpecEditor(Vertical):
         self.draft = text
         self.saved = text
         self.text_area.load_text(text)
-        self.text_area.read_only = False
         self.validate_now()
 
     def stream_start(self) -> None:

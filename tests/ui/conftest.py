@@ -1,0 +1,124 @@
+"""Fixtures for the TUI tests: a private WORKBENCH_HOME, no blinking cursor, fixed ids.
+
+Like harlequin's conftest, nothing of the developer's own config can leak in:
+WORKBENCH_HOME is a fresh temp dir, model keys are removed from the environment,
+and the cursor does not blink, so snapshots are stable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes import FakeEngine, FakeStore  # noqa: E402
+
+from workbench.identity import Identity  # noqa: E402
+from workbench.ui.backend import Backend, engine_available  # noqa: E402
+
+KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+            "GROQ_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_engine: drives the real lifecycle engine (workbench.lifecycle.engine); "
+        "fails, never skips, once the engine module exists",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if engine_available():
+        return
+    for item in items:
+        if "needs_engine" in item.keywords:
+            item.add_marker(pytest.mark.xfail(
+                reason="workbench.lifecycle.engine has not landed yet", raises=ImportError,
+                strict=True))
+
+
+@pytest.fixture(autouse=True)
+def wb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "wbhome"
+    home.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.setenv("WORKBENCH_NO_BLINK", "1")
+    monkeypatch.setenv("TZ", "UTC")
+    for var in KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("TEXTUAL", raising=False)
+    return home
+
+
+FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+FIXED_HUMAN = Identity("Ada Tester", "ada@example.com", "git")
+
+
+@pytest.fixture(autouse=True)
+def fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Identity:
+    """The same human on every machine (git config differs; snapshots must not)."""
+    import workbench.identity
+
+    monkeypatch.setattr(workbench.identity, "human", lambda: FIXED_HUMAN)
+    try:
+        import workbench.lifecycle.engine as engine_mod
+    except ImportError:
+        return FIXED_HUMAN
+    if hasattr(engine_mod, "human"):
+        monkeypatch.setattr(engine_mod, "human", lambda: FIXED_HUMAN)
+    return FIXED_HUMAN
+
+
+def fixed_clock_store(path: Path):
+    from workbench.store import Store
+
+    return Store(path, clock=lambda: FIXED_NOW)
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0, step: float = 0.05) -> bool:
+    """Let the app run until `condition()` holds (False after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(step)
+        if condition():
+            return True
+    return False
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def fake_backend(wb_env: Path) -> Backend:
+    """A Backend over the fake engine and store (deterministic, no SQLite)."""
+    return Backend(
+        db_path=wb_env / "workbench.db",
+        config_path=wb_env / "config.toml",
+        engine_factory=FakeEngine,
+        store_factory=FakeStore,
+    )
+
+
+@pytest.fixture
+def real_backend(wb_env: Path) -> Backend:
+    """A Backend over the real engine and store in WORKBENCH_HOME."""
+    import workbench.lifecycle.engine  # noqa: F401 - fail loudly if it is missing
+
+    return Backend(db_path=wb_env / "workbench.db", config_path=wb_env / "config.toml",
+                   store_factory=fixed_clock_store)
+
+
+def fixed_cwd(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    monkeypatch.chdir(path)
+    os.environ["PWD"] = str(path)

@@ -1,0 +1,246 @@
+"""The templates' output, without installing anything: quoting filters, parsed
+configuration files, and spec strings that arrive exactly as written."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workbench.scaffold import package_name, render_plan
+from workbench.scaffold.filters import comment, json_str, py, py_desc, py_help, py_str, sh, toml
+from workbench.scaffold.filters import yaml as yaml_filter
+from workbench.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "specs"
+SPECS = sorted(FIXTURES.glob("*.spec.md"))
+PY_SPECS = [p for p in SPECS if p.name.startswith("python-")]
+BASH_SPECS = [p for p in SPECS if p.name.startswith("bash-")]
+
+
+def spec_id(p: Path) -> str:
+    return p.name.removesuffix(".spec.md")
+RUFF = shutil.which("ruff", path=str(ROOT / ".venv" / "bin")) or shutil.which("ruff")
+
+HOSTILE = [
+    "",
+    "plain",
+    "it's",
+    'say "hi"',
+    "both ' and \"",
+    "more \"\" than '",
+    "back\\slash",
+    "ends with \\",
+    "\\n is not a newline",
+    "100% and %s and %(prog)s and %%",
+    "{{ name }} {% if x %} {# c #}",
+    "$HOME $(id) `id` ${x}",
+    "ünïcödé – 日本語 🎉",
+    "tab\there",
+    "line\nbreak\rreturn",
+    "bell\x07 del\x7f esc\x1b",
+    "sep\u2028para\u2029bom\ufeff nbsp\xa0",
+    "  spaced  ",
+    "!history !! ^x",
+]
+
+
+@pytest.mark.parametrize("s", HOSTILE)
+def test_py_literal_round_trips(s):
+    assert ast.literal_eval(py_str(s)) == s
+    assert ast.literal_eval(py(s)) == s
+    assert ast.literal_eval(py_help(s)) == s.replace("%", "%%")
+    desc = ast.literal_eval(py_desc(s))
+    assert desc == (s.replace("%", "%%") if "%(prog)" in s else s)
+
+
+def test_py_literals_of_other_types():
+    for v in (None, True, False, 0, -3, 2.5, 1e-9, [1, "a"], ["it's"]):
+        assert ast.literal_eval(py(v)) == v
+    assert py(float("inf")) == 'float("inf")'
+
+
+def test_argparse_shows_help_texts_exactly():
+    import argparse
+
+    for s in HOSTILE:
+        if "\n" in s or "\r" in s:
+            continue  # spec validation keeps help texts to one line
+        parser = argparse.ArgumentParser(
+            prog="p", description=ast.literal_eval(py_desc(s)),
+            formatter_class=argparse.RawTextHelpFormatter,
+        )
+        parser.add_argument("--x", help=ast.literal_eval(py_help(s)))
+        out = parser.format_help()
+        assert s in out, s
+
+
+@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
+def test_py_literals_are_already_ruff_formatted(tmp_path):
+    lines = [f"X{i} = {py_str(s)}\n" for i, s in enumerate(HOSTILE)]
+    f = tmp_path / "lits.py"
+    f.write_text("".join(lines), encoding="utf-8")
+    r = subprocess.run([RUFF, "format", "--check", "--diff", "--isolated", str(f)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("s", HOSTILE)
+def test_sh_word_round_trips_through_bash(s):
+    if "\x00" in s:
+        pytest.skip("no NUL in shell words")
+    r = subprocess.run(["bash", "-c", f"printf '%s' {sh(s)}"], capture_output=True, check=False)
+    assert r.returncode == 0
+    assert r.stdout.decode("utf-8") == s
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_sh_words_are_shellcheck_clean(tmp_path):
+    f = tmp_path / "s.sh"
+    f.write_text("#!/usr/bin/env bash\n" + "".join(f"printf '%s\\n' {sh(s)}\n" for s in HOSTILE),
+                 encoding="utf-8")
+    r = subprocess.run(["shellcheck", str(f)], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("s", HOSTILE)
+def test_toml_yaml_json_strings_round_trip(s):
+    assert tomllib.loads(f"k = {toml(s)}\n")["k"] == s
+    assert yaml.safe_load(f"k: {yaml_filter(s)}\n")["k"] == s
+    assert json.loads(json_str(s)) == s
+
+
+def test_comment_is_one_line():
+    assert comment("a\nb  ") == "a b"
+    assert "\n" not in comment("x\r\ny")
+
+
+def test_package_names_do_not_shadow_the_standard_library():
+    assert package_name("csv2json") == "csv2json"
+    assert package_name("my-tool") == "my_tool"
+    assert package_name("json") == "json_cli"
+    assert package_name("class") == "class_"
+    assert package_name("pytest") == "pytest_cli"
+
+
+# -- rendered fixtures --------------------------------------------------------------------
+
+
+def strings_of(spec):
+    """Every help text and summary of a spec, as written."""
+    data = spec.data
+    out = [data["summary"]]
+    for cmd in data["commands"]:
+        out.append(cmd["summary"])
+        for p in cmd["arguments"] + cmd["options"]:
+            if p.get("help"):
+                out.append(p["help"])
+    return out
+
+
+@pytest.fixture(params=SPECS, ids=spec_id)
+def rendered(request):
+    spec = load_spec(request.param)
+    return spec, render_plan(spec)
+
+
+def test_docs_spec_and_readme(rendered):
+    spec, plan = rendered
+    assert plan.files["docs/spec.md"].content == spec.text
+    readme = plan.files["README.md"].content
+    for s in strings_of(spec):
+        assert s in readme
+    agents = plan.files["AGENTS.md"].content
+    for f in plan.model_owned():
+        assert f"`{f.path}`" in agents
+
+
+def test_configuration_files_parse(rendered):
+    spec, plan = rendered
+    data = spec.data
+    for path, f in plan.files.items():
+        if path.endswith((".yml", ".yaml")):
+            doc = yaml.safe_load(f.content)
+            assert isinstance(doc, dict), path
+        elif path.endswith(".json"):
+            assert json.loads(f.content)["name"] == data["name"]
+        elif path.endswith(".toml"):
+            tomllib.loads(f.content)
+    if spec.template == "python-cli":
+        pyproject = tomllib.loads(plan.files["pyproject.toml"].content)
+        project = pyproject["project"]
+        assert project["name"] == data["name"]
+        assert project["description"] == data["summary"]
+        assert project["version"] == data["version"]
+        assert project["dependencies"] == data["dependencies"]
+        assert project["scripts"] == {data["name"]: f"{package_name(data['name'])}.cli:main"}
+        assert project["requires-python"] == ">=3.11"
+
+
+def test_ci_files_follow_the_integrations(rendered):
+    spec, plan = rendered
+    integ = spec.data["integrations"]
+    assert (".github/workflows/ci.yml" in plan.files) == integ["github_actions"]
+    assert (".github/workflows/release.yml" in plan.files) == integ["github_actions"]
+    assert (".circleci/config.yml" in plan.files) == integ["circleci"]
+    assert (".devcontainer/devcontainer.json" in plan.files) == integ["devcontainer"]
+    if integ["github_actions"]:
+        ci = yaml.safe_load(plan.files[".github/workflows/ci.yml"].content)
+        if spec.template == "python-cli":
+            versions = ci["jobs"]["test"]["strategy"]["matrix"]["python-version"]
+            assert versions == ["3.11", "3.12", "3.13"]
+            text = plan.files[".github/workflows/ci.yml"].content
+            assert "ruff check" in text and "pytest" in text
+        else:
+            text = plan.files[".github/workflows/ci.yml"].content
+            assert "shellcheck" in text and "bats test" in text
+        release = yaml.safe_load(plan.files[".github/workflows/release.yml"].content)
+        assert release[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads `on` as True
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_sources_parse_and_carry_the_help_texts(path):
+    spec = load_spec(path)
+    plan = render_plan(spec)
+    pkg = package_name(spec.name)
+    constants = set()
+    for rel, f in plan.files.items():
+        if rel.endswith(".py"):
+            tree = ast.parse(f.content, filename=rel)
+            if rel == f"src/{pkg}/cli.py":
+                constants = {n.value for n in ast.walk(tree)
+                             if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    for cmd in spec.data["commands"]:
+        assert cmd["summary"].replace("%", "%%") in constants
+        for p in cmd["arguments"] + cmd["options"]:
+            if p["help"]:
+                assert any(c.startswith(p["help"].replace("%", "%%")) for c in constants), p["help"]
+
+
+@pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
+def test_bash_script_shows_the_help_texts(path, tmp_path):
+    spec = load_spec(path)
+    plan = render_plan(spec)
+    from workbench.scaffold import apply_plan
+
+    script = plan.files[f"bin/{spec.name}"].content
+    assert script.startswith("#!/usr/bin/env bash\n")
+    r = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    root = apply_plan(plan, tmp_path / "p")
+    bin_ = str(root / "bin" / spec.name)
+    out = subprocess.run([bin_, "--help"], capture_output=True, check=True).stdout.decode()
+    assert spec.data["summary"] in out
+    for cmd in spec.data["commands"]:
+        assert cmd["summary"] in out
+        sub = subprocess.run([bin_, cmd["name"], "--help"], capture_output=True, check=True)
+        text = sub.stdout.decode()
+        for p in cmd["arguments"] + cmd["options"]:
+            assert p["help"] in text

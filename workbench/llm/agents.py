@@ -1,0 +1,434 @@
+"""The model-backed agents: Tool Builder, Reviewer, Infrastructure and Learning.
+
+Each role's system prompt is a Jinja2 template under `templates/prompts/`, rendered in a
+sandboxed environment with StrictUndefined. Structured outputs are checked here:
+
+- draft_spec: a spec.md, tolerating prose or code fences around it, parsed and validated
+  like any spec against the available template ids;
+- review: JSON findings validated against `FINDINGS_SCHEMA`;
+- implement / repair: `<<<FILE path>>> … <<<END>>>` blocks, only for the model-owned
+  files given; any other path (or one leaving the project) is rejected and recorded.
+
+Invalid output gets one re-ask quoting the validation error, then `ModelOutputError`.
+Every call goes through `workbench.llm.gateway` (the only module importing LiteLLM).
+See docs/agents.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+from workbench.llm.base import SEVERITIES, AgentContext, Finding
+from workbench.llm.registry import ModelTarget
+
+MAX_FINDINGS = 20
+FAILURE_TAIL = 8000
+
+SPEC_CONTRACT = """\
+- name: required; lowercase kebab-case, 2-40 characters (e.g. csv2json, log-tail)
+- summary: required; one line
+- template: required; a template id from the list below
+- version: optional, a quoted version string (default "0.1.0")
+- license: optional (default MIT)
+- commands: required; a list of one or more subcommands, each with
+  - name: kebab-case, unique
+  - summary: one line
+  - arguments: optional list of positionals {name, type, help[, choices]};
+    type is one of str, int, float, path, choice (choice needs `choices: [a, b]`)
+  - options: optional list {name, type, help[, default][, choices]}, each becomes --name;
+    type is one of str, int, float, path, choice, flag (flag: a boolean switch, no default);
+    `help` is reserved and cannot be an option name
+- dependencies: optional list of PEP 508 requirement strings (python-cli only)
+- integrations: optional {github_actions: bool, circleci: bool, devcontainer: bool}
+  (defaults: true, false, true)"""
+
+FINDINGS_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["findings"],
+    "properties": {
+        "findings": {
+            "type": "array",
+            "maxItems": MAX_FINDINGS,
+            "items": {
+                "type": "object",
+                "required": ["severity", "location", "text"],
+                "properties": {
+                    "severity": {"enum": list(SEVERITIES)},
+                    "location": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "suggestion": {"type": "string", "maxLength": 8000},
+                },
+                "additionalProperties": True,
+            },
+        }
+    },
+}
+
+
+class ModelOutputError(WorkbenchError):
+    """The model's output stayed invalid after one re-ask."""
+
+    def __init__(self, message: str, *, model: str = "", reason: str = "", output: str = "",
+                 rejected: list[dict] | None = None):
+        super().__init__(message)
+        self.model = model
+        self.reason = reason
+        self.output = output
+        self.rejected = rejected or []
+
+
+class InvalidOutput(Exception):
+    """One validation failure (internal): its message is quoted back to the model."""
+
+    def __init__(self, message: str, rejected: list[dict] | None = None):
+        super().__init__(message)
+        self.rejected = rejected or []
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+
+def prompts_dir() -> Path:
+    from workbench.paths import templates_dir
+
+    p = templates_dir() / "prompts"
+    if (p / "tool_builder.md.j2").is_file():
+        return p
+    return Path(__file__).resolve().parent.parent.parent / "templates" / "prompts"
+
+
+@lru_cache(maxsize=4)
+def _environment(directory: str):
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+ROLE_TEMPLATES = {
+    "tool_builder": "tool_builder.md.j2",
+    "reviewer": "reviewer.md.j2",
+    "infrastructure": "infrastructure.md.j2",
+    "learning": "learning.md.j2",
+}
+
+
+def render_prompt(role: str, **variables) -> str:
+    """A role's system prompt. Undefined variables are errors (StrictUndefined)."""
+    env = _environment(str(prompts_dir()))
+    return env.get_template(ROLE_TEMPLATES[role]).render(**variables).strip() + "\n"
+
+
+def template_ids() -> list[str]:
+    try:
+        from workbench.scaffold import template_ids as _ids
+
+        ids = list(_ids())
+        if ids:
+            return ids
+    except Exception:  # noqa: BLE001 - fall back to the directory listing
+        pass
+    from workbench.paths import templates_dir
+
+    root = templates_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "manifest.toml").is_file())
+
+
+# -- output parsing ---------------------------------------------------------------------------
+
+_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+
+
+def extract_spec(text: str) -> str:
+    """The spec.md inside a reply: drop prose and a code fence around it."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = None
+    for i, line in enumerate(lines):
+        if line.strip() == "---" and any(lines[j].strip() in ("---", "...") for j in range(i + 1, len(lines))):
+            start = i
+            break
+    if start is None:
+        raise InvalidOutput("no spec found: the reply must be a spec.md starting with a '---' line "
+                            "that opens the YAML front matter")
+    end = len(lines)
+    # Fenced: the nearest non-blank line above the start opens a fence; cut at the last closing one.
+    above = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
+    if _FENCE_RE.match(above):
+        fence = above.strip()[:3]
+        for j in range(len(lines) - 1, start, -1):
+            if lines[j].strip() == fence:
+                end = j
+                break
+    body = "\n".join(lines[start:end]).rstrip() + "\n"
+    return body
+
+
+def extract_json(text: str):
+    """The first JSON value in a reply, tolerating prose and code fences around it."""
+    cleaned = text.strip()
+    m = re.search(r"```(?:json)?\s*\n(.*?)\n\s*```", cleaned, re.DOTALL)
+    candidates = [m.group(1)] if m else []
+    candidates.append(cleaned)
+    decoder = json.JSONDecoder()
+    last_err = "no JSON object found"
+    for cand in candidates:
+        for i, ch in enumerate(cand):
+            if ch in "{[":
+                try:
+                    value, _ = decoder.raw_decode(cand[i:])
+                    return value
+                except json.JSONDecodeError as exc:
+                    last_err = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+                    break
+    raise InvalidOutput(f"the reply is not valid JSON: {last_err}")
+
+
+def validate_findings(value) -> list[Finding]:
+    if isinstance(value, list):
+        value = {"findings": value}
+    try:
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator(FINDINGS_SCHEMA)
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if errors:
+            e = errors[0]
+            where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+            raise InvalidOutput(f"findings do not match the schema at {where}: {e.message}")
+    except ImportError:  # pragma: no cover - jsonschema ships with LiteLLM
+        _validate_findings_by_hand(value)
+    return [Finding(severity=f["severity"], location=f["location"].strip(), text=f["text"].strip(),
+                    suggestion=str(f.get("suggestion", "") or "").strip(), source="reviewer")
+            for f in value["findings"]]
+
+
+def _validate_findings_by_hand(value) -> None:  # pragma: no cover
+    if not isinstance(value, dict) or not isinstance(value.get("findings"), list):
+        raise InvalidOutput("findings do not match the schema: expected {\"findings\": [...]}")
+    for i, f in enumerate(value["findings"]):
+        if not isinstance(f, dict):
+            raise InvalidOutput(f"findings do not match the schema at findings/{i}: not an object")
+        if f.get("severity") not in SEVERITIES:
+            raise InvalidOutput(f"findings do not match the schema at findings/{i}/severity: "
+                                f"must be one of {', '.join(SEVERITIES)}")
+        for key in ("location", "text"):
+            if not isinstance(f.get(key), str) or not f[key].strip():
+                raise InvalidOutput(f"findings do not match the schema at findings/{i}/{key}: "
+                                    "a non-empty string is required")
+
+
+_FILE_RE = re.compile(r"^<<<FILE[ \t]+(.+?)[ \t]*>>>[ \t]*\n(.*?)^<<<END>>>[ \t]*$", re.DOTALL | re.MULTILINE)
+
+
+def parse_files(text: str, allowed: dict[str, str]) -> tuple[dict[str, str], list[dict]]:
+    """`<<<FILE path>>>` blocks -> ({path: content} for allowed paths, rejections)."""
+    from workbench.safety.paths import UnsafePath, check_relative
+
+    blocks = [(m.group(1).strip().strip("`'\""), m.group(2)) for m in _FILE_RE.finditer(text)]
+    if not blocks:
+        try:
+            value = extract_json(text)
+        except InvalidOutput:
+            value = None
+        if isinstance(value, dict):
+            files = value.get("files", value)
+            if isinstance(files, dict) and all(isinstance(v, str) for v in files.values()):
+                blocks = list(files.items())
+    if not blocks:
+        raise InvalidOutput("no files found: write each file as a '<<<FILE path>>>' line, its complete "
+                            "content, then a '<<<END>>>' line")
+    out: dict[str, str] = {}
+    rejected: list[dict] = []
+    for path, content in blocks:
+        try:
+            check_relative(path)
+            norm = str(Path(path).as_posix()).removeprefix("./")
+        except UnsafePath as exc:
+            rejected.append({"path": path, "reason": f"leaves the project ({exc})"})
+            continue
+        if norm not in allowed:
+            rejected.append({"path": path, "reason": "not a model-owned file"})
+            continue
+        out[norm] = content
+    return out, rejected
+
+
+# -- the agents ------------------------------------------------------------------------------
+
+
+class ModelAgents:
+    """The agents' work done by one model (with its fallback chain) through the gateway."""
+
+    def __init__(self, target: ModelTarget, gateway, chain: list[ModelTarget] | None = None,
+                 template: str = "python-cli"):
+        self.target = target
+        self.gateway = gateway
+        self.chain = chain or [target]
+        self.template = template
+        self.label = target.label
+        self.rejections: list[dict] = []  # every rejected path, for the engine/UI to show
+        self.last_model: str | None = None
+
+    def for_step(self, step: str) -> ModelAgents:
+        return self
+
+    # -- plumbing --------------------------------------------------------------
+    def _call(self, ctx: AgentContext, messages: list[dict]) -> str:
+        result = self.gateway.complete(self.chain, messages, ctx)
+        self.last_model = result.target.model
+        return result.text
+
+    def _structured(self, ctx: AgentContext, system: str, user: str, what: str, check):
+        """Ask; validate with `check(text)`; on InvalidOutput re-ask once quoting the error."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        reply = self._call(ctx, messages)
+        try:
+            return check(reply)
+        except InvalidOutput as first:
+            self._record(ctx, "model_output_invalid", f"{what} invalid, re-asking: {first}",
+                         {"error": str(first), "rejected": first.rejected})
+            messages += [
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": (
+                    f"Your reply was not a valid {what}. The validator said:\n\n{first}\n\n"
+                    f"Reply again with the corrected, complete {what} only.")},
+            ]
+        reply2 = self._call(ctx, messages)
+        try:
+            return check(reply2)
+        except InvalidOutput as second:
+            self._record(ctx, "model_output_rejected", f"{what} invalid after one re-ask: {second}",
+                         {"error": str(second), "rejected": second.rejected})
+            raise ModelOutputError(
+                f"model {self.last_model or self.target.model}: invalid {what} after one re-ask: {second}",
+                model=self.last_model or self.target.model, reason=str(second), output=reply2,
+                rejected=second.rejected) from None
+
+    def _record(self, ctx: AgentContext, action: str, summary: str, payload: dict) -> None:
+        store = getattr(self.gateway, "store", None)
+        if store is None:
+            return
+        try:
+            store.audit(ctx.session_id, self._actor(ctx.step), ctx.step, action, summary,
+                        payload={**payload, "model": self.last_model or self.target.model})
+        except Exception:  # noqa: BLE001 - recording must not hide the real outcome
+            pass
+
+    @staticmethod
+    def _actor(step: str) -> str:
+        from workbench.llm.registry import ROLE_OF_STEP
+
+        role = ROLE_OF_STEP.get(step, "tool_builder")
+        return f"agent:{role}"
+
+    # -- Tool Builder ---------------------------------------------------------
+    def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:
+        system = render_prompt("tool_builder", task="analysis", templates=template_ids(),
+                               template=self.template, spec_contract=SPEC_CONTRACT, files=[])
+        user = f"The developer's request:\n\n{request.strip()}\n"
+        if project_context.strip():
+            user += f"\nContext from the existing project:\n\n{project_context.strip()}\n"
+        return self._call(ctx, [{"role": "system", "content": system}, {"role": "user", "content": user}])
+
+    def draft_spec(self, ctx: AgentContext, request: str, analysis: str, examples: list[str]) -> str:
+        from workbench.spec import parse_spec, validate
+
+        ids = template_ids()
+        system = render_prompt("tool_builder", task="spec", templates=ids or [self.template],
+                               template=self.template, spec_contract=SPEC_CONTRACT, files=[])
+        user = f"The developer's request:\n\n{request.strip()}\n"
+        if analysis.strip():
+            user += f"\nThe analysis (assumptions and open questions):\n\n{analysis.strip()}\n"
+        for i, ex in enumerate(examples[:2], 1):
+            user += f"\nExample of a valid spec ({i}):\n\n{ex.strip()}\n"
+        user += "\nWrite the complete spec.md now."
+
+        def check(reply: str) -> str:
+            text = extract_spec(reply)
+            try:
+                spec = parse_spec(text, "spec.md")
+                validate(spec, ids or None)
+            except WorkbenchError as exc:
+                raise InvalidOutput(str(exc)) from None
+            return text
+
+        return self._structured(ctx, system, user, "spec", check)
+
+    # -- Reviewer -------------------------------------------------------------
+    def review(self, ctx: AgentContext, spec_text: str) -> list[Finding]:
+        system = render_prompt("reviewer", severities=list(SEVERITIES), spec_contract=SPEC_CONTRACT)
+        user = f"Review this spec.md:\n\n{spec_text}"
+
+        def check(reply: str) -> list[Finding]:
+            return validate_findings(extract_json(reply))
+
+        return self._structured(ctx, system, user, "findings JSON", check)
+
+    # -- implementation and repair ---------------------------------------------
+    @staticmethod
+    def _files_text(files: dict[str, str]) -> str:
+        return "".join(f"<<<FILE {p}>>>\n{c if c.endswith(chr(10)) or not c else c + chr(10)}<<<END>>>\n"
+                       for p, c in sorted(files.items()))
+
+    def _write_files(self, ctx: AgentContext, task: str, spec_text: str, files: dict[str, str],
+                     failure: str | None) -> dict[str, str]:
+        system = render_prompt("tool_builder", task=task, templates=template_ids(),
+                               template=self.template, spec_contract=SPEC_CONTRACT, files=sorted(files))
+        user = f"The approved spec:\n\n{spec_text}\n\nThe current files:\n\n{self._files_text(files)}"
+        if failure is not None:
+            tail = failure[-FAILURE_TAIL:]
+            user += f"\nThe failing test output:\n\n{tail}\n"
+        user += "\nReply with the file blocks now."
+
+        def check(reply: str) -> dict[str, str]:
+            new, rejected = parse_files(reply, files)
+            if rejected:
+                self.rejections.extend(rejected)
+                listing = "; ".join(f"{r['path']}: {r['reason']}" for r in rejected)
+                raise InvalidOutput(f"rejected paths (nothing was written): {listing}. You may write only: "
+                                    + ", ".join(sorted(files)), rejected)
+            if not new:
+                raise InvalidOutput("no model-owned file was written; you may write only: "
+                                    + ", ".join(sorted(files)))
+            merged = dict(files)
+            merged.update(new)
+            return merged
+
+        return self._structured(ctx, system, user, "set of file blocks", check)
+
+    def implement(self, ctx: AgentContext, spec_text: str, files: dict[str, str]) -> dict[str, str]:
+        if not files:
+            return {}
+        return self._write_files(ctx, "implementation", spec_text, files, None)
+
+    def repair(self, ctx: AgentContext, spec_text: str, files: dict[str, str], failure: str) -> dict[str, str]:
+        if not files:
+            return {}
+        return self._write_files(ctx, "repair", spec_text, files, failure)
+
+    # -- Infrastructure and Learning (optional for the engine) ------------------
+    def commit_message(self, ctx: AgentContext, spec_text: str, step: str, paths: list[str]) -> str:
+        system = render_prompt("infrastructure", task=step)
+        user = f"The approved spec:\n\n{spec_text}\n\nFiles this step adds:\n" + "".join(
+            f"- {p}\n" for p in paths)
+        return self._call(ctx, [{"role": "system", "content": system},
+                                {"role": "user", "content": user}]).strip()
+
+    def insights(self, ctx: AgentContext, report: str) -> str:
+        system = render_prompt("learning")
+        return self._call(ctx, [{"role": "system", "content": system},
+                                {"role": "user", "content": f"The run's results:\n\n{report}"}]).strip()

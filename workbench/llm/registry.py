@@ -1,0 +1,400 @@
+"""The model registry: aliases, keys, per-step models and the `ModelProvider`.
+
+- Built-in aliases `gpt`, `claude` and `gemini`; `config.toml` may override them and add
+  more. A raw LiteLLM id (`openai/gpt-4o`, `ollama_chat/llama3.1`) is accepted anywhere
+  an alias is. `offline` is the built-in deterministic drafter and always usable.
+- The provider is the id's prefix (`anthropic/...` -> anthropic); the key is read from the
+  environment variable LiteLLM uses for that provider, or the model's `api_key_env`.
+- The default model: `--model`, else `[workbench] default_model`, else the first usable of
+  claude, gpt, gemini (then other configured aliases), else `offline`.
+- Per-step models: `[steps] review = "gemini"`. When no model is configured for the
+  review and two providers are usable, the review runs on a model from a different
+  provider than the one that drafts the spec (cross-model review).
+
+This module never imports LiteLLM, Textual or Rich.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from workbench.config import Config, ModelConfig
+from workbench.errors import UsageError
+
+OFFLINE = "offline"
+
+BUILTIN_MODELS: dict[str, ModelConfig] = {
+    "claude": ModelConfig(model="anthropic/claude-sonnet-4-5"),
+    "gpt": ModelConfig(model="openai/gpt-4o"),
+    "gemini": ModelConfig(model="gemini/gemini-2.5-pro"),
+}
+PREFERENCE = ("claude", "gpt", "gemini")
+
+# The environment variables LiteLLM reads for each provider (first one wins).
+PROVIDER_KEY_ENVS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "text-completion-openai": ("OPENAI_API_KEY",),
+    "azure": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "mistral": ("MISTRAL_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "together_ai": ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY"),
+    "cohere": ("COHERE_API_KEY",),
+    "cohere_chat": ("COHERE_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "perplexity": ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
+    "fireworks_ai": ("FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"),
+    "huggingface": ("HUGGINGFACE_API_KEY", "HF_TOKEN"),
+    "cerebras": ("CEREBRAS_API_KEY",),
+    "deepinfra": ("DEEPINFRA_API_KEY",),
+    "anyscale": ("ANYSCALE_API_KEY",),
+    "replicate": ("REPLICATE_API_KEY",),
+    "nvidia_nim": ("NVIDIA_NIM_API_KEY",),
+    "sambanova": ("SAMBANOVA_API_KEY",),
+}
+# Providers that run locally and need no key.
+KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "hosted_vllm", "lm_studio", "llamafile", "vllm"}
+# Providers LiteLLM can talk to with a custom api_base in the OpenAI dialect.
+OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+# Which role (and so which system prompt) acts at each step.
+ROLE_OF_STEP = {
+    "analysis": "tool_builder",
+    "spec": "tool_builder",
+    "implementation": "tool_builder",
+    "tests": "tool_builder",
+    "review": "reviewer",
+    "git": "infrastructure",
+    "cicd": "infrastructure",
+    "codespace": "infrastructure",
+    "deploy": "infrastructure",
+    "monitor": "learning",
+}
+
+
+def provider_of(model_id: str) -> str:
+    """The LiteLLM provider of a model id, from its prefix (or its name for bare ids)."""
+    if "/" in model_id:
+        return model_id.split("/", 1)[0].lower()
+    m = model_id.lower()
+    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding", "davinci")):
+        return "openai"
+    if m.startswith("claude"):
+        return "anthropic"
+    if m.startswith("gemini"):
+        return "gemini"
+    if m.startswith(("mistral", "codestral", "open-mistral")):
+        return "mistral"
+    return "unknown"
+
+
+def _is_local(api_base: str | None) -> bool:
+    if not api_base:
+        return False
+    try:
+        host = urlsplit(api_base).hostname or ""
+    except ValueError:
+        return False
+    return host in LOCAL_HOSTS or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """A model Workbench can call: the alias it was chosen by and how to reach it."""
+
+    alias: str  # the alias, or the raw id when chosen by id
+    model: str  # the LiteLLM model id
+    provider: str
+    api_base: str | None = None
+    api_key_env: str | None = None  # the variable the key is read from (None: none needed/known)
+    key_required: bool = True
+    fallbacks: tuple[str, ...] = ()  # aliases or ids, resolved by the registry
+
+    @property
+    def label(self) -> str:
+        return self.model if self.alias == self.model else f"{self.alias} ({self.model})"
+
+    def api_key(self, env: Mapping[str, str] | None = None) -> str | None:
+        env = os.environ if env is None else env
+        if self.api_key_env:
+            value = env.get(self.api_key_env)
+            if value:
+                return value
+        return None
+
+    def key_present(self, env: Mapping[str, str] | None = None) -> bool:
+        return self.api_key(env) is not None
+
+    def usable(self, env: Mapping[str, str] | None = None) -> bool:
+        return not self.key_required or self.key_present(env)
+
+    def key_status(self, env: Mapping[str, str] | None = None) -> str:
+        if self.key_present(env):
+            return "yes"
+        return "no" if self.key_required else "not needed"
+
+
+@dataclass
+class Registry:
+    """Every model Workbench knows: the built-ins overlaid with config.toml."""
+
+    config: Config = field(default_factory=Config)
+    env: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.models: dict[str, ModelConfig] = dict(BUILTIN_MODELS)
+        self.models.update(self.config.models)
+        # The redactor masks the values of every configured key variable, wherever they appear.
+        from workbench.safety.redact import register_key_env
+
+        register_key_env(*(m.api_key_env for m in self.models.values() if m.api_key_env))
+
+    @property
+    def _env(self) -> Mapping[str, str]:
+        return os.environ if self.env is None else self.env
+
+    def aliases(self) -> list[str]:
+        """Built-ins first (in preference order), then configured aliases in file order."""
+        out = [a for a in PREFERENCE if a in self.models]
+        out += [a for a in self.config.models if a not in out]
+        return out
+
+    def _target(self, alias: str, mc: ModelConfig) -> ModelTarget:
+        provider = provider_of(mc.model)
+        key_env = mc.api_key_env
+        if key_env is None:
+            names = PROVIDER_KEY_ENVS.get(provider, ())
+            key_env = next((n for n in names if self._env.get(n)), names[0] if names else None)
+        key_required = True
+        if provider in KEYLESS_PROVIDERS and mc.api_key_env is None:
+            key_required = False
+        elif provider in OPENAI_COMPATIBLE and _is_local(mc.api_base) and mc.api_key_env is None \
+                and not (key_env and self._env.get(key_env)):
+            key_required = False  # a local OpenAI-compatible server
+        elif provider == "unknown" and mc.api_key_env is None:
+            key_required = bool(key_env)
+        return ModelTarget(alias=alias, model=mc.model, provider=provider, api_base=mc.api_base,
+                           api_key_env=key_env, key_required=key_required, fallbacks=mc.fallbacks)
+
+    def resolve(self, name: str) -> ModelTarget | None:
+        """An alias or raw LiteLLM id -> its target; `offline` -> None."""
+        name = name.strip()
+        if name == OFFLINE:
+            return None
+        if name in self.models:
+            return self._target(name, self.models[name])
+        if "/" in name and not any(c.isspace() for c in name) and not name.startswith("/"):
+            # A raw id: reuse a configured api_base/key env when an alias has exactly this id.
+            for alias in self.aliases():
+                mc = self.models[alias]
+                if mc.model == name:
+                    return self._target(name, ModelConfig(name, mc.api_base, mc.api_key_env, mc.fallbacks))
+            return self._target(name, ModelConfig(model=name))
+        known = ", ".join(self.aliases() + [OFFLINE])
+        raise UsageError(f"unknown model '{name}': use an alias ({known}) or a LiteLLM id such as "
+                         "openai/gpt-4o")
+
+    def usable_targets(self) -> list[ModelTarget]:
+        return [t for t in (self._target(a, self.models[a]) for a in self.aliases()) if t.usable(self._env)]
+
+    def default_name(self) -> str:
+        """The default model's alias (or id): configured when usable, else the first usable."""
+        configured = self.config.default_model
+        if configured:
+            t = self.resolve(configured)
+            if t is None or t.usable(self._env):
+                return configured
+        usable = self.usable_targets()
+        return usable[0].alias if usable else OFFLINE
+
+    def default_note(self) -> str | None:
+        """Why the configured default is not the one in use, if it is not."""
+        configured = self.config.default_model
+        if not configured:
+            return None
+        t = self.resolve(configured)
+        if t is None or t.usable(self._env):
+            return None
+        return (f"default model '{configured}' has no key (set {t.api_key_env or 'its api_key_env'}); "
+                f"using {self.default_name()}")
+
+    def fallback_chain(self, target: ModelTarget) -> list[ModelTarget]:
+        """The target, then its fallbacks (recursively, without repeats)."""
+        chain: list[ModelTarget] = []
+        seen: set[str] = set()
+
+        def walk(t: ModelTarget) -> None:
+            if t.model in seen or len(chain) >= 6:
+                return
+            seen.add(t.model)
+            chain.append(t)
+            for name in t.fallbacks:
+                try:
+                    ft = self.resolve(name)
+                except UsageError:
+                    continue
+                if ft is not None:
+                    walk(ft)
+
+        walk(target)
+        return chain
+
+
+class ModelProvider:
+    """Chooses the agents for each step: `ModelAgents` for a model, else `OfflineAgents`.
+
+    `model` is `--model` (alias, raw id or `offline`): it replaces the default model for
+    the session. `[steps]` entries in config.toml still choose their own step's model.
+    """
+
+    def __init__(self, config: Config | None = None, model: str | None = None, *, store=None,
+                 gateway=None, env: Mapping[str, str] | None = None, template: str = "python-cli",
+                 cross_review: bool = True):
+        self.config = config if config is not None else Config()
+        self.registry = Registry(self.config, env)
+        self._gateway = gateway
+        self._store = None
+        self.store = store
+        self.open_default_store = False
+        self.template = template
+        self.cross_review = cross_review
+        self.warnings: list[str] = []
+        self._agents: dict[str, object] = {}
+        if model is not None and model.strip():
+            name = model.strip()
+            t = self.registry.resolve(name)  # raises UsageError for an unknown alias
+            if t is not None and not t.usable(self.registry._env):
+                raise UsageError(f"model '{name}' ({t.model}) has no API key: set "
+                                 f"{t.api_key_env or 'its api_key_env'} in the environment")
+            self.default = name
+            self.explicit = True
+        else:
+            self.default = self.registry.default_name()
+            self.explicit = False
+            note = self.registry.default_note()
+            if note:
+                self.warnings.append(note)
+        for step, name in self.config.steps.items():
+            t = self.registry.resolve(name)
+            if t is not None and not t.usable(self.registry._env):
+                self.warnings.append(f"[steps] {step} = '{name}' has no key (set {t.api_key_env}); "
+                                     f"using {self.default}")
+
+    @classmethod
+    def from_config(cls, model: str | None = None, *, store=None, path=None, **kw) -> ModelProvider:
+        from workbench.config import load_config
+
+        return cls(load_config(path), model, store=store, **kw)
+
+    # -- choosing --------------------------------------------------------------
+    def model_name_for(self, step: str) -> str:
+        """The alias or id (or `offline`) that acts at a step."""
+        env = self.registry._env
+        name = self.config.steps.get(step)
+        if name is not None:
+            t = self.registry.resolve(name)
+            if t is None or t.usable(env):
+                return name
+        if step == "review" and self.cross_review and "review" not in self.config.steps:
+            drafter = self.model_name_for("spec")
+            dt = self.registry.resolve(drafter)
+            if dt is not None:
+                for t in self.registry.usable_targets():
+                    if t.provider != dt.provider:
+                        return t.alias
+        return self.default
+
+    def target_for(self, step: str) -> ModelTarget | None:
+        return self.registry.resolve(self.model_name_for(step))
+
+    @property
+    def label(self) -> str:
+        t = self.registry.resolve(self.default)
+        return OFFLINE if t is None else t.label
+
+    @property
+    def store(self):
+        return self._store
+
+    @store.setter
+    def store(self, store) -> None:
+        """Bind the store model calls are recorded in (also after agents were made)."""
+        self._store = store
+        if self._gateway is not None and store is not None:
+            self._gateway.store = store
+
+    @property
+    def gateway(self):
+        if self._gateway is None:
+            from workbench.llm.gateway import Gateway
+
+            store = self._store
+            if store is None and self.open_default_store:
+                from workbench.paths import db_path
+                from workbench.store import Store
+
+                store = self._store = Store(db_path())
+            self._gateway = Gateway(store=store)
+        return self._gateway
+
+    def for_step(self, step: str):
+        name = self.model_name_for(step)
+        if name not in self._agents:
+            target = self.registry.resolve(name)
+            if target is None:
+                from workbench.llm.offline import OfflineAgents
+
+                self._agents[name] = OfflineAgents(self.template)
+            else:
+                from workbench.llm.agents import ModelAgents
+
+                self._agents[name] = ModelAgents(target, self.gateway,
+                                                 chain=self.registry.fallback_chain(target),
+                                                 template=self.template)
+        return self._agents[name]
+
+    def describe(self) -> list[dict]:
+        """One row per known model, for `workbench models`."""
+        env = self.registry._env
+        rows = []
+        for alias in self.registry.aliases():
+            t = self.registry.resolve(alias)
+            assert t is not None
+            rows.append({
+                "alias": alias, "model": t.model, "provider": t.provider, "key": t.key_status(env),
+                "key_env": t.api_key_env or "", "api_base": t.api_base or "",
+                "fallbacks": list(t.fallbacks), "default": alias == self.default,
+                "usable": t.usable(env),
+            })
+        rows.append({"alias": OFFLINE, "model": "(built-in)", "provider": "workbench", "key": "not needed",
+                     "key_env": "", "api_base": "", "fallbacks": [], "default": self.default == OFFLINE,
+                     "usable": True})
+        if self.default != OFFLINE and self.default not in self.registry.models:
+            t = self.registry.resolve(self.default)
+            if t is not None:
+                rows.insert(0, {"alias": self.default, "model": t.model, "provider": t.provider,
+                                "key": t.key_status(env), "key_env": t.api_key_env or "",
+                                "api_base": t.api_base or "", "fallbacks": [], "default": True,
+                                "usable": t.usable(env)})
+        return rows
+
+
+def build_provider(model: str | None = None, template: str = "python-cli", store=None,
+                   config_path=None) -> ModelProvider:
+    """The provider the CLI and the TUI use: config.toml (`WORKBENCH_HOME`) plus `--model`.
+
+    Model calls are recorded in `store`; without one, the default database is opened the
+    first time a model (not the offline drafter) is used.
+    """
+    from workbench.config import load_config
+
+    provider = ModelProvider(load_config(config_path), model, store=store, template=template)
+    provider.open_default_store = store is None
+    return provider

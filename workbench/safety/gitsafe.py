@@ -1,0 +1,186 @@
+"""Git without surprises: no hook, hooksPath, fsmonitor or filter ever runs.
+
+Workbench's git operations (integrate/git.py, GitPython) run with:
+
+* `safe_git_env()` -- the environment: every inherited ``GIT_*`` variable dropped
+  (``GIT_CONFIG_PARAMETERS``, ``GIT_DIR``, ``GIT_EXEC_PATH`` ... could redirect
+  git), ``GIT_CONFIG_NOSYSTEM=1``, ``GIT_CONFIG_GLOBAL`` pointing at an empty
+  file (the user's ``~/.gitconfig``, its includes and XDG config are not read),
+  ``GIT_TEMPLATE_DIR`` an empty directory (``git init`` copies no hook), the
+  identity as ``GIT_AUTHOR_*``/``GIT_COMMITTER_*``, and the overrides below as
+  ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` -- these rank
+  like ``git -c`` and beat even a repository's own ``.git/config``;
+* `git_config_overrides()` -- the same overrides as ``-c key=value`` arguments
+  for a git command line;
+* `identity()` -- the user's name and email, read from their real git config
+  *before* isolating (workbench.identity). With GitPython pass them explicitly
+  (``index.commit(msg, author=a, committer=a, skip_hooks=True)``): GitPython
+  reads ``os.environ``, not the custom environment, for the actor.
+
+Usage with GitPython::
+
+    env = safe_git_env()
+    repo = git.Repo.init(path, env=env)           # or Repo(path)
+    repo.git.update_environment(**env)
+    a = git.Actor(*identity())
+    repo.index.commit("msg", author=a, committer=a, skip_hooks=True)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+# Highest-priority config for every git command Workbench runs.
+OVERRIDES: list[tuple[str, str]] = [
+    ("core.hooksPath", os.devnull),
+    ("core.fsmonitor", "false"),
+    ("core.useBuiltinFSMonitor", "false"),
+    ("core.untrackedCache", "false"),
+    ("core.attributesFile", os.devnull),
+    ("core.excludesFile", os.devnull),
+    ("core.pager", "cat"),
+    ("core.editor", "true"),
+    ("core.sshCommand", "ssh"),
+    ("credential.helper", ""),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("push.gpgSign", "false"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("init.defaultBranch", "main"),
+    ("protocol.ext.allow", "never"),
+    ("advice.detachedHead", "false"),
+]
+
+
+class GitUnsafe(WorkbenchError):
+    exit_code = 1
+
+
+@lru_cache(maxsize=1)
+def _isolation_dir() -> Path:
+    """A private directory holding the empty global config and the empty template dir."""
+    d = Path(tempfile.mkdtemp(prefix="workbench-git-"))
+    (d / "gitconfig").write_text("", encoding="utf-8")
+    (d / "templates").mkdir()
+    return d
+
+
+def empty_global_config() -> Path:
+    """An empty file used as GIT_CONFIG_GLOBAL (the user's global config is not read)."""
+    d = _isolation_dir()
+    cfg = d / "gitconfig"
+    if not cfg.exists():  # pragma: no cover - someone removed it
+        cfg.write_text("", encoding="utf-8")
+    return cfg
+
+
+def empty_template_dir() -> Path:
+    d = _isolation_dir() / "templates"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+@lru_cache(maxsize=1)
+def identity() -> tuple[str, str]:
+    """(name, email) from the user's real git config, else the OS user.
+
+    Read once, *before* any isolated git command; cached for the process.
+    """
+    from workbench.identity import human
+
+    who = human()
+    return who.name, who.email
+
+
+def git_config_overrides() -> list[str]:
+    """``["-c", "core.hooksPath=/dev/null", "-c", ...]`` for a git command line."""
+    out: list[str] = []
+    for k, v in OVERRIDES:
+        out += ["-c", f"{k}={v}"]
+    return out
+
+
+def safe_git_env(
+    base: Mapping[str, str] | None = None,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+) -> dict[str, str]:
+    """The environment for Workbench's git commands (see the module docstring)."""
+    if name is None or email is None:
+        n, e = identity()
+        name = name if name is not None else n
+        email = email if email is not None else e
+    src = os.environ if base is None else base
+    env = {k: v for k, v in src.items() if not k.upper().startswith("GIT_")}
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": str(empty_global_config()),
+            "GIT_TEMPLATE_DIR": str(empty_template_dir()),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_EDITOR": "true",
+            "GIT_PAGER": "cat",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+            "GIT_CONFIG_COUNT": str(len(OVERRIDES)),
+        }
+    )
+    for i, (k, v) in enumerate(OVERRIDES):
+        env[f"GIT_CONFIG_KEY_{i}"] = k
+        env[f"GIT_CONFIG_VALUE_{i}"] = v
+    # Keys are not needed by git; keep them out of its environment (and hooks').
+    from workbench.safety.sandbox import scrub_env
+
+    scrubbed = scrub_env(env)
+    # scrub_env drops *_TOKEN etc.; keep git's own (non-secret) variables.
+    for k, v in env.items():
+        if k.startswith("GIT_"):
+            scrubbed[k] = v
+    return scrubbed
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    check: bool = True,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``git <overrides> <args>`` in `cwd` with `safe_git_env()`."""
+    cmd = ["git", *git_config_overrides(), *args]
+    try:
+        p = subprocess.run(
+            cmd,
+            cwd=os.fspath(cwd),
+            check=False,
+            env=safe_git_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise GitUnsafe("git is not installed (needed for the integrate steps)") from None
+    except subprocess.TimeoutExpired:
+        raise GitUnsafe(f"git {' '.join(args[:2])} did not finish within {timeout:g}s") from None
+    if check and p.returncode != 0:
+        from workbench.safety.redact import redact
+
+        lines = (p.stderr or p.stdout).strip().splitlines()
+        msg = redact(lines[-1]) if lines else f"exit {p.returncode}"
+        raise GitUnsafe(f"git {' '.join(args[:2])} failed: {msg}")
+    return p

@@ -1,0 +1,1 @@
+"""The Textual UI. Import `workbench.ui.app` for the app; this package imports nothing."""

@@ -1,0 +1,840 @@
+"""The Workbench TUI: a view over the lifecycle engine.
+
+The first frame needs only Textual and the step table. The engine, the store and
+(only when a real model is configured) LiteLLM are loaded in thread workers after
+the first frame. Every engine call runs in a thread worker; the engine's events
+come back as messages, its tokens through a buffer flushed at 30 fps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Label, Tab, Tabs, TextArea
+
+from workbench.lifecycle import events as ev_kinds
+from workbench.lifecycle.events import Event
+from workbench.lifecycle.steps import BY_ID, DONE, FAILED, PENDING, RUNNING, STEP_IDS, STEPS, WAITING
+from workbench.ui.backend import OFFLINE, Backend, project_dir, sha256_text
+from workbench.ui.commands import WorkbenchCommands
+from workbench.ui.screens.gate import ApprovalScreen, GateInfo
+from workbench.ui.screens.models import ModelPick, ModelPicker, ModelsScreen
+from workbench.ui.widgets.audit import AuditPane
+from workbench.ui.widgets.chat import ChatPane, ChatTurn
+from workbench.ui.widgets.preview import PreviewPane, file_content, plan_files
+from workbench.ui.widgets.spec_editor import SpecEditor
+from workbench.ui.widgets.stepper import STATE_LABEL, Stepper
+
+PANES = ("chat", "spec", "preview", "audit")
+PANE_TITLES = {"chat": "Chat", "spec": "Spec", "preview": "Preview", "audit": "Audit log"}
+AGENT_STEPS = ("analysis", "spec", "review", "implementation", "tests", "monitor")
+PLAN_STEPS = ("implementation", "structure", "dependencies", "configuration", "tests", "docs")
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+FLUSH_INTERVAL = 1 / 30
+
+OFFLINE_NOTICE = (
+    "**Running offline.** No model key was found, so Workbench uses the built-in "
+    "*offline* drafter: it turns your request into a valid spec skeleton for you to "
+    "complete. Press **F3** to switch model, or open **Models** from the command "
+    "palette (**F2**) to see which keys are present and how to add one."
+)
+WELCOME = (
+    "Describe the command-line tool you want below and press **Enter**. The agent "
+    "drafts `spec.md` in the Spec pane; edit it, then approve it (**Ctrl+N**) to "
+    "preview the scaffold. Nothing is written to disk until you approve the plan."
+)
+
+
+class EngineWake(Message):
+    """Events are waiting in the app's queue."""
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class WorkbenchApp(App):
+    """Spec-first building of command-line tools, step by step."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Workbench"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", id="app.next_step", priority=True),
+        Binding("ctrl+o", "step_back", "Back", id="app.step_back", priority=True),
+        Binding("ctrl+r", "rerun", "Re-run", id="app.rerun", priority=True),
+        Binding("f3", "switch_model", "Model", id="app.switch_model", priority=True),
+        Binding("f2", "command_palette", "Commands", id="app.command_palette", priority=True),
+        Binding("ctrl+t", "next_pane", "Pane", id="app.next_pane", priority=True),
+        Binding("f4", "toggle_diff", "Diff", show=False, id="app.toggle_diff"),
+        Binding("escape", "cancel_turn", "Cancel turn", show=False, id="app.cancel_turn"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        out_dir: Path | None = None,
+        cursor_blink: bool | None = None,
+        open_backend: bool = True,
+    ) -> None:
+        super().__init__()
+        self.backend = backend or Backend()
+        self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
+        self.cursor_blink = (not env_flag("WORKBENCH_NO_BLINK")) if cursor_blink is None else cursor_blink
+        self.open_backend = open_backend
+        self.waiting_gate: tuple[str, str] | None = None  # (step, gate)
+        self.busy: str = ""  # what the engine worker is doing
+        self.active_pane = "chat"
+        self.plan: Any = None
+        self.gate_data: dict[str, dict[str, Any]] = {}  # the engine's word on each gate
+        self.project_dir: Path | None = None
+        self.turn: ChatTurn | None = None  # the streaming agent turn
+        self.turn_step: str | None = None
+        self.cancelled_steps: set[str] = set()
+        self._events: list[Event] = []
+        self._token_lock = threading.Lock()
+        self._drain_lock = asyncio.Lock()
+        self.engine_running = False
+        self._flush_timer: Timer | None = None
+        self._spin_timer: Timer | None = None
+        self._spin = 0
+        self._spec_streamed = ""
+        self._save_lock = threading.Lock()
+        self._save_latest: str | None = None
+        self._save_done: str | None = None
+        self.litellm_preloaded = False
+        self.first_frame = threading.Event()
+
+    # -- layout ------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Label("◆ Workbench", id="brand")
+            yield Label("", id="state")
+            yield Label("", id="model")
+        with Horizontal(id="main"):
+            yield Stepper(id="stepper")
+            with Vertical(id="work"):
+                yield Tabs(*(Tab(PANE_TITLES[p], id=f"tab-{p}") for p in PANES), id="pane-tabs")
+                with Container(id="panes"):
+                    yield ChatPane(id="chat", classes="pane -active")
+                    yield SpecEditor(id="spec", classes="pane")
+                    yield PreviewPane(id="preview", classes="pane")
+                    yield AuditPane(id="audit", classes="pane")
+        yield Footer(show_command_palette=False, compact=True)
+
+    @property
+    def stepper(self) -> Stepper:
+        return self.query_one(Stepper)
+
+    @property
+    def chat(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
+    @property
+    def editor(self) -> SpecEditor:
+        return self.query_one(SpecEditor)
+
+    @property
+    def preview(self) -> PreviewPane:
+        return self.query_one(PreviewPane)
+
+    @property
+    def audit(self) -> AuditPane:
+        return self.query_one(AuditPane)
+
+    async def on_mount(self) -> None:
+        for pane in PANES:
+            self.query_one(f"#{pane}").border_title = PANE_TITLES[pane]
+        if not self.cursor_blink:
+            for widget in self.query("Input, TextArea"):
+                widget.cursor_blink = False  # type: ignore[attr-defined]
+        self.editor.text_area.read_only = True
+        self.audit.fetch = self.backend.list_events
+        self._show_model()
+        self._show_state()
+        await self.chat.add_turn("Workbench", text=WELCOME, kind="system")
+        if self.backend.session_model == OFFLINE:
+            await self.chat.add_turn("Workbench", text=OFFLINE_NOTICE, kind="notice")
+        self.chat.input.focus()
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self.first_frame.set()
+        if self.open_backend:
+            self._open_backend()
+        self._maybe_preload_litellm()
+
+    def on_descendant_mount(self, event: Any) -> None:
+        if not self.cursor_blink and isinstance(event.widget if hasattr(event, "widget") else None,
+                                                (Input, TextArea)):
+            event.widget.cursor_blink = False
+
+    # -- background loading ------------------------------------------------
+    @work(thread=True, group="open", exit_on_error=False)
+    def _open_backend(self) -> None:
+        try:
+            self.backend.open(self._engine_callback)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays usable
+            self.backend.error = f"{type(exc).__name__}: {exc}"
+            self.call_from_thread(self._backend_failed)
+            return
+        self.call_from_thread(self._backend_ready)
+
+    def _backend_ready(self) -> None:
+        self._show_state()
+        self.audit.reload()
+        try:
+            from workbench.scaffold import list_templates
+
+            self.editor.templates = [t.id for t in list_templates()]
+        except Exception:  # noqa: BLE001 - validation without the template list
+            self.editor.templates = None
+
+    async def _backend_failed(self) -> None:
+        self._show_state()
+        await self.chat.add_turn(
+            "Workbench", text=f"The lifecycle engine could not start: `{self.backend.error}`",
+            kind="error")
+
+    def _maybe_preload_litellm(self) -> None:
+        if self.backend.uses_litellm() and not self.litellm_preloaded:
+            self.litellm_preloaded = True
+            self._preload_litellm()
+
+    @work(thread=True, group="preload", exit_on_error=False)
+    def _preload_litellm(self) -> None:
+        try:
+            from workbench.llm import gateway
+
+            gateway.preload().join()
+        except Exception as exc:  # noqa: BLE001 - the call itself will report it
+            self.call_from_thread(self.notify, f"LiteLLM could not load: {exc}", severity="warning")
+
+    # -- status ------------------------------------------------------------
+    def _show_model(self) -> None:
+        overrides = self.backend.overrides
+        text = Text.assemble(("model ", "dim"), (self.backend.session_model, "bold"))
+        if overrides:
+            text.append(f" +{len(overrides)} step override" + ("s" if len(overrides) > 1 else ""),
+                        style="dim")
+        self.query_one("#model", Label).update(text)
+
+    def _show_state(self) -> None:
+        label = self.query_one("#state", Label)
+        states = self.stepper.states
+        done = sum(1 for s in states.values() if s == DONE)
+        if self.busy:
+            label.update(Text.assemble((SPINNER[self._spin % len(SPINNER)] + " ", "bold"),
+                                       self.busy, (f"  {done}/{len(STEPS)}", "dim")))
+        elif self.waiting_gate:
+            step, _gate = self.waiting_gate
+            label.update(Text.assemble(("◆ waiting for approval: ", "bold"), BY_ID[step].title,
+                                       ("  Ctrl+N to review", "dim")))
+        elif self.backend.error and not self.backend.ready:
+            label.update(Text("engine unavailable", style="bold"))
+        elif self.backend.session_id is None:
+            label.update(Text("no session: describe a tool in the chat", style="dim"))
+        elif done == len(STEPS):
+            label.update(Text(f"✓ all {len(STEPS)} steps done", style="bold"))
+        else:
+            failed = [s for s, v in states.items() if v == FAILED]
+            if failed:
+                label.update(Text(f"✗ {BY_ID[failed[0]].title} failed  Ctrl+R to re-run", style="bold"))
+            else:
+                label.update(Text(f"{done}/{len(STEPS)} steps done  Ctrl+N for the next", style="dim"))
+
+    def _set_busy(self, what: str) -> None:
+        self.busy = what
+        if what and self._spin_timer is None:
+            self._spin_timer = self.set_interval(0.1, self._tick)
+        if not what and self._spin_timer is not None:
+            self._spin_timer.stop()
+            self._spin_timer = None
+        self._show_state()
+
+    def _tick(self) -> None:
+        self._spin += 1
+        self._show_state()
+
+    # -- panes -------------------------------------------------------------
+    def action_show_pane(self, pane: str) -> None:
+        if pane not in PANES:
+            return
+        self._activate_pane(pane)
+        target: Widget = {
+            "chat": lambda: self.chat.input,
+            "spec": lambda: self.editor.text_area,
+            "preview": lambda: self.preview.tree,
+            "audit": lambda: self.audit.table,
+        }[pane]()
+        target.focus()
+
+    def _activate_pane(self, pane: str) -> None:
+        self.active_pane = pane
+        for p in PANES:
+            self.query_one(f"#{p}").set_class(p == pane, "-active")
+        tabs = self.query_one("#pane-tabs", Tabs)
+        if tabs.active != f"tab-{pane}":
+            tabs.active = f"tab-{pane}"
+
+    def action_next_pane(self) -> None:
+        i = PANES.index(self.active_pane)
+        self.action_show_pane(PANES[(i + 1) % len(PANES)])
+
+    @on(Tabs.TabActivated, "#pane-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        pane = (event.tab.id or "tab-chat").removeprefix("tab-")
+        if pane != self.active_pane:
+            self._activate_pane(pane)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        widget = getattr(event, "widget", None) or self.focused
+        node = widget
+        while node is not None:
+            if node.id in PANES:
+                if node.id != self.active_pane:
+                    self._activate_pane(node.id)
+                return
+            node = node.parent
+
+    def selected_step(self) -> str | None:
+        return self.stepper.selected_step
+
+    # -- the engine's events ----------------------------------------------
+    def _engine_callback(self, event: Event) -> None:
+        """Called on the engine's thread. Events keep their order in one queue; the UI
+        drains it at 30 fps (tokens) or at once (any other event)."""
+        with self._token_lock:
+            self._events.append(event)
+        if event.kind != ev_kinds.TOKEN:
+            self.post_message(EngineWake())
+
+    def push_tokens(self, step: str | None, text: str) -> None:
+        """Feed a token as the engine would (used by tests and the benchmark)."""
+        with self._token_lock:
+            self._events.append(Event(ev_kinds.TOKEN, self.backend.session_id or "", step, text))
+
+    async def drain_events(self) -> None:
+        """Handle every queued event in order; runs of tokens are written at once."""
+        async with self._drain_lock:
+            while True:
+                with self._token_lock:
+                    events, self._events = self._events, []
+                if not events:
+                    return
+                i = 0
+                while i < len(events):
+                    event = events[i]
+                    if event.kind == ev_kinds.TOKEN:
+                        parts = []
+                        step = event.step
+                        while (i < len(events) and events[i].kind == ev_kinds.TOKEN
+                               and events[i].step == step):
+                            e = events[i]
+                            parts.append(e.message or str(e.data.get("token", "") or e.data.get("text", "")))
+                            i += 1
+                        await self._write_tokens(step, "".join(parts))
+                        continue
+                    await self.handle_event(event)
+                    i += 1
+
+    flush_tokens = drain_events
+
+    async def _write_tokens(self, step: str | None, text: str) -> None:
+        if not text or step in self.cancelled_steps:
+            return
+        if step == "spec":
+            self._spec_streamed += text
+            self.editor.stream_write(text)
+            return
+        if self.turn is None or self.turn_step != step:
+            await self._start_turn(step)
+        assert self.turn is not None
+        await self.turn.write(text)
+
+    async def on_engine_wake(self, _message: "EngineWake") -> None:
+        await self.drain_events()
+
+    def _start_flushing(self) -> None:
+        if self._flush_timer is None:
+            self._flush_timer = self.set_interval(FLUSH_INTERVAL, self.drain_events)
+
+    def _stop_flushing(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+
+    async def _start_turn(self, step: str | None, text: str = "") -> ChatTurn:
+        if self.turn is not None:
+            await self.turn.finish()
+        role = BY_ID[step].actor if step in BY_ID else "agent"
+        model = self.backend.model_for(step)
+        self.turn = await self.chat.add_turn(role, model, text)
+        self.turn_step = step
+        return self.turn
+
+    async def _end_turn(self, note: str = "") -> None:
+        if self.turn is not None:
+            await self.turn.finish(note)
+        self.turn = None
+        self.turn_step = None
+
+    async def handle_event(self, event: Event) -> None:
+        kind, step, data = event.kind, event.step, event.data or {}
+        stepper = self.stepper
+        if kind == ev_kinds.STEP_STARTED and step:
+            stepper.set_state(step, RUNNING)
+            self.cancelled_steps.discard(step)
+            if self.engine_running:
+                self._set_busy(f"{BY_ID[step].title}…" if step in BY_ID else "working…")
+            if step == "spec":
+                self._spec_streamed = ""
+                self.editor.stream_start()
+                await self._start_turn(step, "Drafting `spec.md` in the Spec pane…")
+                if self.screen.has_class("-narrow") and self.active_pane == "chat":
+                    self._activate_pane("spec")
+            elif step in AGENT_STEPS and step != "tests":
+                await self._start_turn(step)
+        elif kind == ev_kinds.STEP_PROGRESS:
+            if event.message and self.engine_running:
+                self._set_busy(event.message[:80])
+        elif kind == ev_kinds.STEP_DONE and step:
+            stepper.set_state(step, DONE)
+            if self.waiting_gate and self.waiting_gate[0] == step:
+                self.waiting_gate = None
+            await self._step_done(step, event)
+        elif kind == ev_kinds.STEP_FAILED and step:
+            stepper.set_state(step, FAILED)
+            await self._end_turn()
+            text = f"**{step} failed:** {event.message}"
+            if step == "review":
+                findings = self.backend.findings()
+                if findings:
+                    text += "\n\n" + render_findings(findings)
+                text += "\n\nFix the spec (errors are marked at their line), then **Ctrl+N**."
+            await self.chat.add_turn(BY_ID[step].title if step in BY_ID else "step", text=text,
+                                     kind="error")
+            self.notify(f"{step} failed: {event.message}", severity="error", timeout=8)
+        elif kind == ev_kinds.GATE and step:
+            gate = str(data.get("gate") or BY_ID[step].gate or step)
+            stepper.set_state(step, WAITING)
+            self.waiting_gate = (step, gate)
+            self.gate_data[gate] = dict(data)
+            if gate == "plan":
+                self._refresh_plan()
+            await self._end_turn()
+            what = "the spec" if gate == "spec" else "the plan"
+            self.notify(f"Waiting for your approval of {what}: Ctrl+N to review it.", timeout=6)
+        elif kind == ev_kinds.FINISHED:
+            await self._end_turn()
+            self.notify(event.message or "The lifecycle is complete.", timeout=6)
+        self._show_state()
+        self.update_editor_lock()
+        if kind != ev_kinds.STEP_PROGRESS:
+            self.audit.reload()
+
+    async def _step_done(self, step: str, event: Event) -> None:
+        data = event.data or {}
+        if step == "request":
+            return
+        if step == "spec":
+            text = data.get("spec_text") or self._spec_streamed
+            if not text:
+                text = self.backend.current_spec_text() or ""
+            self.editor.load_draft(str(text))
+            if self.turn is not None and self.turn_step == "spec":
+                await self.turn.write(
+                    f"\n\nDrafted **{len(str(text).splitlines())} lines**: edit them in the Spec pane.")
+            await self._end_turn()
+            return
+        if step == "review":
+            findings = data.get("findings") or self.backend.findings()
+            if findings and (self.turn is None or not self.turn.text.strip()):
+                if self.turn is None:
+                    await self._start_turn(step)
+                assert self.turn is not None
+                await self.turn.write(render_findings(findings))
+            elif not findings and self.turn is not None and not self.turn.text.strip():
+                await self.turn.write("No findings.")
+        elif self.turn is not None and self.turn_step == step and not self.turn.text.strip():
+            await self.turn.write(event.message or "Done.")
+        await self._end_turn()
+        if step in PLAN_STEPS:
+            self._refresh_plan()
+
+    # -- engine calls (thread workers) -------------------------------------
+    def _call_engine(self, label: str, *calls: tuple[Any, ...]) -> None:
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        self._set_busy(label)
+        self.engine_running = True
+        self.update_editor_lock()
+        self._start_flushing()
+        self._engine_worker(label, calls)
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _engine_worker(self, label: str, calls: tuple[tuple[Any, ...], ...]) -> None:
+        error: Exception | None = None
+        try:
+            for fn, *args in calls:
+                fn(*args)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            error = exc
+        try:
+            status = self.backend.status()
+        except Exception:  # noqa: BLE001
+            status = {}
+        self.call_from_thread(self._engine_done, label, error, status)
+
+    async def _engine_done(self, label: str, error: Exception | None,
+                           status: dict[str, str] | None = None) -> None:
+        await self.drain_events()
+        self.engine_running = False
+        if status:
+            self.sync_states(status)
+        self.update_editor_lock()
+        self._stop_flushing()
+        self._set_busy("")
+        await self._end_turn()
+        if error is not None:
+            message = str(error) or type(error).__name__
+            await self.chat.add_turn("Workbench", text=f"**{label}** stopped: {message}", kind="error")
+            self.notify(message, severity="error", timeout=8)
+        self.audit.reload()
+
+    def update_editor_lock(self) -> None:
+        """The spec is editable once drafted, until approved, and never while a step runs."""
+        states = self.stepper.states
+        ta = self.editor.text_area
+        locked = (self.engine_running or self.backend.session_id is None
+                  or states.get("spec") != DONE or states.get("approval") == DONE)
+        if ta.read_only != locked:
+            ta.read_only = locked
+        if locked and states.get("approval") == DONE:
+            self.editor.border_subtitle = "approved · read-only"
+        elif not locked:
+            self.editor.border_subtitle = "autosaved · F4 diff"
+        else:
+            self.editor.border_subtitle = ""
+
+    def sync_states(self, status: dict[str, str]) -> None:
+        """Mirror the engine's step states (after an edit, a step back, a run)."""
+        stepper = self.stepper
+        waiting = None
+        for step, state in status.items():
+            stepper.set_state(step, state)
+            if state == WAITING and step in BY_ID:
+                waiting = (step, BY_ID[step].gate or step)
+        self.waiting_gate = waiting
+        self._show_state()
+        self.update_editor_lock()
+
+    @work(thread=True, group="plan", exit_on_error=False)
+    def _refresh_plan(self) -> None:
+        try:
+            plan = self.backend.plan()
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self.notify, f"cannot render the plan: {exc}", severity="warning")
+            return
+        if plan is not None:
+            self.call_from_thread(self._set_plan, plan)
+
+    def _set_plan(self, plan: Any) -> None:
+        self.plan = plan
+        self.preview.set_plan(plan, self.project_dir)
+
+    # -- chat --------------------------------------------------------------
+    async def on_chat_pane_submitted(self, message: ChatPane.Submitted) -> None:
+        request = message.text
+        if self.busy:
+            self.notify("Wait for the current step, or press Esc to cancel it.", severity="warning")
+            return
+        if not self.backend.ready:
+            self.notify(self.backend.error or "The engine is still loading…", severity="warning")
+            if not self.backend.wait_open(0):
+                return
+        if self.backend.session_id is not None:
+            self._reset_session()
+        await self.chat.add_turn("You", text=request, kind="human")
+        self.project_dir = project_dir(self.out_dir, request)
+        self._call_engine(
+            "Starting…",
+            (self.backend.start, request, self.project_dir),
+            (self.backend.run,),
+        )
+
+    def _reset_session(self) -> None:
+        self.stepper.reset()
+        self.waiting_gate = None
+        self.gate_data = {}
+        self.plan = None
+        self.preview.set_plan({}, None)
+        self.editor.draft = ""
+        self.editor.text_area.load_text("")
+        self.editor.saved = ""
+
+    def action_cancel_turn(self) -> None:
+        if not self.busy or self.turn_step is None:
+            return
+        step = self.turn_step
+        self.cancelled_steps.add(step)
+        self.run_worker(self._cancel_engine, thread=True, group="cancel", exit_on_error=False)
+        self.call_later(self._end_turn, "— cancelled (Esc)")
+        self.notify(f"Cancelled the {step} turn.")
+
+    def _cancel_engine(self) -> None:
+        self.backend.cancel()
+
+    # -- spec editing -------------------------------------------------------
+    def on_spec_editor_save_requested(self, message: SpecEditor.SaveRequested) -> None:
+        self._save_latest = message.text
+        self._save_worker()
+
+    @work(thread=True, group="autosave", exit_on_error=False)
+    def _save_worker(self) -> None:
+        self.save_spec_now()
+
+    def save_spec_now(self) -> None:
+        """Save the latest text (any thread); saves never overtake each other."""
+        with self._save_lock:
+            text = self._save_latest
+            if text is None or text == self._save_done or self.backend.session_id is None:
+                return
+            try:
+                self.backend.save_spec(text)
+                status = self.backend.status()
+                if status and threading.current_thread() is not threading.main_thread():
+                    self.call_from_thread(self._after_save, status)
+            except Exception as exc:  # noqa: BLE001
+                try:
+                    self.call_from_thread(self.notify, f"autosave failed: {exc}", severity="error")
+                except RuntimeError:
+                    pass
+                return
+            self._save_done = text
+
+    def _after_save(self, status: dict[str, str]) -> None:
+        if not self.engine_running:
+            self.sync_states(status)
+        self.audit.reload()
+
+    async def action_quit(self) -> None:
+        self.editor.flush_save()
+        self._save_latest = self.editor.text if self.backend.session_id else self._save_latest
+        if self.backend.session_id is not None and self.backend.ready:
+            self.save_spec_now()
+        self.exit()
+
+    # -- lifecycle actions ---------------------------------------------------
+    def action_next_step(self) -> None:
+        if self.backend.session_id is None:
+            self.action_show_pane("chat")
+            self.notify("Describe the tool you want in the chat first.")
+            return
+        if self.waiting_gate is not None:
+            self.action_approve()
+            return
+        pending = [s for s in STEP_IDS if self.stepper.states[s] != DONE]
+        if not pending:
+            self.notify("Every step is done.")
+            return
+        until = pending[0]
+        if until in ("review", "approval"):
+            until = "approval"  # a review ends at its gate
+        self._call_engine(f"Running {BY_ID[until].title}…", (self.backend.run, until))
+
+    def action_step_back(self) -> None:
+        if self.backend.session_id is None or self.busy:
+            return
+        stepper = self.stepper
+        current = stepper.current_step or STEP_IDS[-1]
+        selected = stepper.selected_step
+        if selected and STEP_IDS.index(selected) < STEP_IDS.index(current):
+            target = selected
+        else:
+            target = STEP_IDS[max(0, STEP_IDS.index(current) - 1)]
+        for sid in STEP_IDS[STEP_IDS.index(target):]:
+            stepper.set_state(sid, PENDING)
+        self.waiting_gate = None
+        stepper.select_step(target)
+        self._call_engine(f"Back to {BY_ID[target].title}…", (self.backend.step_back, target))
+
+    def action_rerun(self) -> None:
+        if self.backend.session_id is None or self.busy:
+            return
+        stepper = self.stepper
+        step = stepper.selected_step or stepper.current_step
+        if step is None:
+            return
+        for sid in STEP_IDS[STEP_IDS.index(step):]:
+            stepper.set_state(sid, PENDING)
+        self.waiting_gate = None
+        self._call_engine(f"Re-running {BY_ID[step].title}…", (self.backend.rerun, step))
+
+    def gate_info(self, gate: str) -> GateInfo:
+        if gate == "plan":
+            plan = self.plan
+            files = plan_files(plan)
+            engine_says = self.gate_data.get("plan", {})
+            size = engine_says.get("bytes", getattr(plan, "total_bytes", None))
+            if size is None:
+                size = sum(len(file_content(f).encode("utf-8")) for f in files.values())
+            sha = engine_says.get("sha256") or getattr(plan, "sha256", "") or sha256_text(
+                "".join(f"{p}\0{file_content(files[p])}\0" for p in sorted(files)))
+            count = engine_says.get("files", len(files))
+            owned = sum(1 for f in files.values() if getattr(f, "model_owned", False))
+            return GateInfo("plan", sha, "Apply the plan to disk?", (
+                ("files", f"{count} ({owned} model-owned)"),
+                ("size", f"{size:,} bytes"),
+                ("into", str(self.project_dir or self.out_dir)),
+                ("sha256", sha),
+            ))
+        text = self.editor.text
+        sha = sha256_text(text)
+        name = summary = template = "?"
+        commands = 0
+        try:
+            from workbench.spec import parse_spec
+
+            spec = parse_spec(text)
+            name, summary = str(spec.front.get("name", "?")), str(spec.front.get("summary", "?"))
+            template = str(spec.front.get("template", "?"))
+            commands = len(spec.front.get("commands") or [])
+        except Exception:  # noqa: BLE001 - the errors are listed below
+            pass
+        errors = self.editor.errors
+        warning = (f"The spec has {len(errors)} validation error(s); fix them first "
+                   f"(line {errors[0].line}: {errors[0].detail})") if errors else ""
+        return GateInfo("spec", sha, "Approve this spec?", (
+            ("name", name),
+            ("summary", summary),
+            ("template", template),
+            ("commands", str(commands)),
+            ("lines", str(len(text.splitlines()))),
+            ("sha256", sha),
+        ), warning)
+
+    def action_approve(self) -> None:
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        if self.waiting_gate is None:
+            states = self.stepper.states
+            if (self.backend.session_id is not None and states.get("spec") == DONE
+                    and states.get("approval") != DONE and self.editor.text.strip()):
+                self.waiting_gate = ("approval", "spec")  # edited since: review, then approve
+            else:
+                self.notify("Nothing is waiting for approval.")
+                return
+        step, gate = self.waiting_gate
+        gate_kind = "plan" if (gate == "plan" or step == "docs") else "spec"
+        if gate_kind == "spec":
+            self.editor.flush_save()
+        info = self.gate_info(gate_kind)
+        self.push_screen(ApprovalScreen(info), lambda ok: self._gate_answered(step, gate, info, bool(ok)))
+
+    def _gate_answered(self, step: str, gate: str, info: GateInfo, approved: bool) -> None:
+        from workbench.identity import human
+
+        actor = f"human:{human()}"
+        if not approved:
+            self.run_worker(lambda: self.backend.reject(info.gate, actor), thread=True,
+                            group="reject", exit_on_error=False)
+            self.notify("Rejected: back to editing.")
+            self.action_show_pane("spec" if info.gate == "spec" else "preview")
+            return
+        self.waiting_gate = None
+        self.stepper.set_state(step, RUNNING)
+        if info.gate == "spec":
+            text = self.editor.text
+            self._save_latest = text
+            self._save_done = text
+            self._call_engine("Approved: going on…", (self.backend.approve_spec, text, actor))
+        else:
+            self._call_engine("Applying the plan…", (self.backend.approve_plan, info.sha256, actor))
+
+    # -- models --------------------------------------------------------------
+    def action_switch_model(self) -> None:
+        step = self.stepper.selected_step
+        self.push_screen(
+            ModelPicker(self.backend.models(), self.backend.session_model, step),
+            self._model_picked,
+        )
+
+    def _model_picked(self, pick: ModelPick | None) -> None:
+        if pick is None:
+            return
+        self.apply_model(pick.model, pick.step)
+
+    def apply_model(self, model: str, step: str | None = None) -> None:
+        self._switch_worker(model, step)
+
+    @work(thread=True, group="switch", exit_on_error=False)
+    def _switch_worker(self, model: str, step: str | None) -> None:
+        from workbench.identity import human
+
+        try:
+            self.backend.switch_model(model, step, f"human:{human()}")
+        except Exception as exc:  # noqa: BLE001 - e.g. no key: say so
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self._model_switched, model, step)
+
+    def _model_switched(self, model: str, step: str | None) -> None:
+        if step is not None:
+            self.stepper.set_override(step, model)
+        self._show_model()
+        where = f"for {step}" if step else "for the session"
+        self.notify(f"Model {model} {where}.")
+        self.audit.reload()
+        self._maybe_preload_litellm()
+
+    def action_show_models(self) -> None:
+        self.push_screen(ModelsScreen(self.backend.models(), self.backend.session_model,
+                                      self.backend.notes(),
+                                      str(self.backend.config_path or "config.toml")))
+
+    def action_toggle_diff(self) -> None:
+        if self.active_pane == "preview":
+            self.preview.action_toggle_diff()
+        else:
+            self.editor.action_toggle_diff()
+
+
+def render_findings(findings: list[Any]) -> str:
+    lines = []
+    for f in findings:
+        get = f.get if isinstance(f, dict) else lambda k, d="", f=f: getattr(f, k, d)
+        sev = get("severity", "info")
+        loc = get("location", "")
+        text = get("text", "")
+        sug = get("suggestion", "")
+        line = f"- **{sev}** `{loc}`: {text}"
+        if sug:
+            line += f" *{sug}*"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def run(out_dir: Path | None = None) -> int:
+    """`workbench` with no subcommand."""
+    app = WorkbenchApp(out_dir=out_dir)
+    app.run()
+    return app.return_code or 0
