@@ -5,7 +5,6 @@ The same flow against the real engine is in test_flow_engine.py.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import textwrap
@@ -373,25 +372,21 @@ def test_litellm_is_not_imported_before_the_first_frame(tmp_path):
     assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]
 
 
-def test_engine_events_keep_their_order(fake_backend, out_dir):
+async def test_engine_events_keep_their_order(fake_backend, out_dir):
     """Tokens and step events go through one queue: a turn never splits or reorders."""
-
-    async def run() -> None:
-        app = make_app(fake_backend, out_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            app.engine_running = True
-            cb = app._engine_callback
-            cb(Event("step_started", "s1", "analysis"))
-            for word in ("one ", "two ", "three"):
-                cb(Event("token", "s1", "analysis", word))
-            cb(Event("step_done", "s1", "analysis", "analysed"))
-            await pilot.pause(0.2)
-            agent_turns = [t for t in app.chat.turns if isinstance(t, ChatTurn) and t.kind == "agent"]
-            assert [t.text for t in agent_turns] == ["one two three"]
-            assert app.stepper.states["analysis"] == "done"
-
-    asyncio.run(run())
+    app = make_app(fake_backend, out_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.engine_running = True
+        cb = app._engine_callback
+        cb(Event("step_started", "s1", "analysis"))
+        for word in ("one ", "two ", "three"):
+            cb(Event("token", "s1", "analysis", word))
+        cb(Event("step_done", "s1", "analysis", "analysed"))
+        await pilot.pause(0.2)
+        agent_turns = [t for t in app.chat.turns if isinstance(t, ChatTurn) and t.kind == "agent"]
+        assert [t.text for t in agent_turns] == ["one two three"]
+        assert app.stepper.states["analysis"] == "done"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -125,6 +125,8 @@ class _Pattern:
     regex: re.Pattern[str]
     group: int
     prefix: str  # literal prefix kept in the masked form ('' = value's first chars)
+    needles: tuple[str, ...] = ()  # the regex only runs when one of these is in the text
+    nocase: bool = False  # needles are matched against the lower-cased text
 
 
 _PATTERNS: list[_Pattern] = [
@@ -136,19 +138,45 @@ _PATTERNS: list[_Pattern] = [
         ),
         0,
         "-----BEGIN PRIVATE KEY-----",
+        ("PRIVATE KEY-----",),
     ),
-    _Pattern("anthropic", re.compile(_B + r"(sk-ant-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-ant-"),
-    _Pattern("openai", re.compile(_B + r"(sk-proj-[A-Za-z0-9_\-]{16,})" + _E), 1, "sk-proj-"),
+    _Pattern(
+        "anthropic",
+        re.compile(_B + r"(sk-ant-[A-Za-z0-9_\-]{16,})" + _E),
+        1,
+        "sk-ant-",
+        ("sk-ant-",),
+    ),
+    _Pattern(
+        "openai",
+        re.compile(_B + r"(sk-proj-[A-Za-z0-9_\-]{16,})" + _E),
+        1,
+        "sk-proj-",
+        ("sk-proj-",),
+    ),
     _Pattern(
         "openai",
         re.compile(_B + r"(sk-(?:svcacct|admin|None)-[A-Za-z0-9_\-]{16,})" + _E),
         1,
         "sk-",
+        ("sk-",),
     ),
-    _Pattern("openai", re.compile(_B + r"(sk-[A-Za-z0-9]{20,})" + _E), 1, "sk-"),
-    _Pattern("google", re.compile(_B + r"(AIza[0-9A-Za-z_\-]{30,})" + _E), 1, "AIza"),
-    _Pattern("github", re.compile(_B + r"(github_pat_[A-Za-z0-9_]{20,})" + _E), 1, "github_pat_"),
-    _Pattern("github", re.compile(_B + r"(gh[pousr]_[A-Za-z0-9]{30,})" + _E), 1, ""),
+    _Pattern("openai", re.compile(_B + r"(sk-[A-Za-z0-9]{20,})" + _E), 1, "sk-", ("sk-",)),
+    _Pattern("google", re.compile(_B + r"(AIza[0-9A-Za-z_\-]{30,})" + _E), 1, "AIza", ("AIza",)),
+    _Pattern(
+        "github",
+        re.compile(_B + r"(github_pat_[A-Za-z0-9_]{20,})" + _E),
+        1,
+        "github_pat_",
+        ("github_pat_",),
+    ),
+    _Pattern(
+        "github",
+        re.compile(_B + r"(gh[pousr]_[A-Za-z0-9]{30,})" + _E),
+        1,
+        "",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ),
     _Pattern(
         "aws-access-key-id",
         re.compile(
@@ -156,6 +184,7 @@ _PATTERNS: list[_Pattern] = [
         ),
         1,
         "",
+        ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA"),
     ),
     _Pattern(
         "aws-secret-access-key",
@@ -165,10 +194,14 @@ _PATTERNS: list[_Pattern] = [
         ),
         1,
         "",
+        ("secret",),
+        True,
     ),
-    _Pattern("slack", re.compile(_B + r"(xox[abposr]-[A-Za-z0-9\-]{10,})" + _E), 1, ""),
-    _Pattern("stripe", re.compile(_B + r"((?:sk|rk)_live_[A-Za-z0-9]{16,})" + _E), 1, ""),
-    _Pattern("huggingface", re.compile(_B + r"(hf_[A-Za-z0-9]{30,})" + _E), 1, "hf_"),
+    _Pattern("slack", re.compile(_B + r"(xox[abposr]-[A-Za-z0-9\-]{10,})" + _E), 1, "", ("xox",)),
+    _Pattern(
+        "stripe", re.compile(_B + r"((?:sk|rk)_live_[A-Za-z0-9]{16,})" + _E), 1, "", ("_live_",)
+    ),
+    _Pattern("huggingface", re.compile(_B + r"(hf_[A-Za-z0-9]{30,})" + _E), 1, "hf_", ("hf_",)),
     # KEY=value assignments of key-like variables, e.g. in a .env file or a shell
     # line: only values that look like keys (long, letters and digits).
     _Pattern(
@@ -179,6 +212,7 @@ _PATTERNS: list[_Pattern] = [
         ),
         1,
         "",
+        ("_KEY", "_TOKEN", "_SECRET"),
     ),
 ]
 
@@ -224,7 +258,17 @@ def _spans(
                 break
             found.append((i, i + len(value), kind, mask(value)))
             start = i + len(value)
+    lower: str | None = None
     for pat in _PATTERNS:
+        if pat.needles:
+            if pat.nocase:
+                if lower is None:
+                    lower = text.lower()
+                hay = lower
+            else:
+                hay = text
+            if not any(n in hay for n in pat.needles):
+                continue
         for m in pat.regex.finditer(text):
             value = m.group(pat.group)
             if pat.kind == "key-assignment" and not _assignment_looks_secret(value):
