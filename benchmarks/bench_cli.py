@@ -10,7 +10,8 @@
    add and commit them, then the three later commits (CI, devcontainer, release);
    create a virtualenv the way the monitor step does, install the project into it,
    run its tests (pytest) and linters (ruff check, ruff format --check). Runs are
-   interleaved (A B A B ...), 3 of each (1 with --quick). Goal: at most 1.3x.
+   interleaved (A B A B ...), 3 of each after a warm-up pair (1, no warm-up, with
+   --quick). Goal: at most 1.3x.
 
 Timings are reported, never asserted.
 """
@@ -239,32 +240,39 @@ def bench_new(quick: bool) -> Row:
     steps: dict[str, list[float]] = {}
     parts: dict[str, list[float]] = {}
     project: Project | None = None
-    for i in range(n):
+    warmup = 0 if quick else 1
+    for i in range(warmup + n):
+        measured = i >= warmup
+        label = f"run {i + 1 - warmup}" if measured else "the warm-up run"
         # A: workbench new
         tmp = Path(tempfile.mkdtemp(prefix="wb-bench-new-"))
         try:
             elapsed, out, output = _run_workbench_new(tmp, name)
-            a_times.append(elapsed)
-            for step, s in _step_times(output).items():
-                steps.setdefault(step, []).append(s)
+            if measured:
+                a_times.append(elapsed)
+                for step, s in _step_times(output).items():
+                    steps.setdefault(step, []).append(s)
             if project is None:
                 project = Project.from_repo(out)
         except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
-            return Row.not_measured(what, f"`workbench new` failed on run {i + 1}: {exc}", **common)
+            return Row.not_measured(what, f"`workbench new` failed on {label}: {exc}", **common)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         # B: the unavoidable work, with the files A wrote
         tmp = Path(tempfile.mkdtemp(prefix="wb-bench-ref-"))
         try:
-            b_times.append(_reference_work(project, tmp, name, parts))
+            elapsed = _reference_work(project, tmp, name, parts if measured else {})
+            if measured:
+                b_times.append(elapsed)
         except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
-            return Row.not_measured(what, f"the reference work failed on run {i + 1}: {exc}", **common)
+            return Row.not_measured(what, f"the reference work failed on {label}: {exc}", **common)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     value, ref = median(a_times), median(b_times)
     ratio = value / ref
-    note = (f"interleaved A B A B. The reference writes the same {project.files} files "
+    note = (f"interleaved A B A B{' after one warm-up pair' if warmup else ''}. "
+            f"The reference writes the same {project.files} files "
             f"(taken from the generated project), runs `git init` and the same "
             f"{len(project.commits)} commits, creates a virtualenv as the monitor step does, "
             f"`pip install -e` the project, runs its pytest, `ruff check` and "

@@ -4,7 +4,9 @@ LiteLLM streaming loop, from the loopback server, in the same run.
     .venv/bin/python benchmarks/bench_gateway.py [--tokens 20000] [--rounds 3]
                                                   [--provider openai|anthropic|gemini|all] [--json]
 
-Prints the median wall time of each and the ratio gateway / bare (goal: <= 1.1).
+Prints the median wall time of each and the ratio gateway / bare (goal: <= 1.1), and
+the same for process CPU time (steadier on a busy machine; the loopback server runs in
+this process, so its CPU counts on both sides).
 The gateway run includes everything it does per call: the worker thread and token
 queue, cancel checks, on_token delivery, usage, cost and recording the call in a
 (temporary) store. `main()` returns the results as a dict for a report runner.
@@ -44,16 +46,16 @@ def _bare(litellm, srv: LoopbackLLM, provider: str, text_len: int) -> float:
               stream_options={"include_usage": True}, num_retries=0, max_retries=0,
               timeout=httpx.Timeout(120.0, connect=10.0),
               extra_headers={"X-Workbench-Step": "bench", "X-Workbench-Session": "bench"})
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     parts = []
     for chunk in litellm.completion(**kw):
         if chunk.choices:
             piece = chunk.choices[0].delta.content
             if piece:
                 parts.append(piece)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     assert len("".join(parts)) == text_len, "bare loop lost text"
-    return elapsed
+    return elapsed, cpu
 
 
 def _gateway(gw, srv: LoopbackLLM, provider: str, text_len: int) -> float:
@@ -63,11 +65,11 @@ def _gateway(gw, srv: LoopbackLLM, provider: str, text_len: int) -> float:
     target = ModelTarget(provider, MODELS[provider], provider, srv.api_base(provider), "BENCH_KEY")
     received = []
     ctx = AgentContext("bench", "bench", on_token=received.append)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     result = gw.complete(target, [{"role": "user", "content": "go"}], ctx)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     assert len(result.text) == text_len and len("".join(received)) == text_len, "gateway lost text"
-    return elapsed
+    return elapsed, cpu
 
 
 def run(provider: str, tokens: int, rounds: int) -> dict:
@@ -93,11 +95,13 @@ def run(provider: str, tokens: int, rounds: int) -> dict:
                 bare.append(_bare(litellm, srv, provider, len(text)))
         calls = len(store.list_model_calls("bench"))
         store.close()
-    mb, mg = statistics.median(bare), statistics.median(gate)
+    mb, mg = statistics.median(w for w, _ in bare), statistics.median(w for w, _ in gate)
+    cb, cg = statistics.median(c for _, c in bare), statistics.median(c for _, c in gate)
     return {"provider": provider, "tokens": tokens, "rounds": rounds, "bare_median_s": round(mb, 4),
             "gateway_median_s": round(mg, 4), "ratio": round(mg / mb, 3), "goal": 1.1,
-            "ok": mg / mb <= 1.1, "bare_s": [round(x, 4) for x in bare],
-            "gateway_s": [round(x, 4) for x in gate], "recorded_calls": calls}
+            "ok": mg / mb <= 1.1, "cpu_bare_median_s": round(cb, 4), "cpu_gateway_median_s": round(cg, 4),
+            "cpu_ratio": round(cg / cb, 3), "bare_s": [round(w, 4) for w, _ in bare],
+            "gateway_s": [round(w, 4) for w, _ in gate], "recorded_calls": calls}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for r in results:
             print(f"{r['provider']:<10} {r['tokens']} tokens x {r['rounds']} rounds: "
                   f"bare LiteLLM median {r['bare_median_s']:.3f}s, gateway median {r['gateway_median_s']:.3f}s, "
-                  f"ratio {r['ratio']:.3f} (goal <= {r['goal']}) {'OK' if r['ok'] else 'OVER'}")
+                  f"ratio {r['ratio']:.3f} (goal <= {r['goal']}) {'OK' if r['ok'] else 'OVER'}; "
+                  f"CPU ratio {r['cpu_ratio']:.3f}")
     return results
 
 

@@ -210,7 +210,7 @@ def print_rows(rows: Sequence[Row], out=None) -> None:
             continue
         ref = f" vs {row.reference} {fmt_value(row.ref_value, row.unit)}" if row.reference else ""
         ratio = f" = {fmt_ratio(row.ratio)}" if row.ratio is not None else ""
-        goal = f"; goal {row.goal}: {verdict(row)}" if row.goal else ""
+        goal = f"; goal {row.goal}: {verdict(row)}" if row.goal and row.met is not None else ""
         print(f"- {row.what}: {fmt_value(row.value, row.unit)}{ref}{ratio}{goal}", file=out)
         if row.samples:
             print(f"    measured  {fmt_samples(row.samples, row.unit)}", file=out)

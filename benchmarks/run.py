@@ -50,9 +50,9 @@ EXPECTED = {
     "bench_cli.py": ("Startup and `workbench new`",
                      "`workbench --version`; a full offline `workbench new` vs the work inside it"),
     "bench_gateway.py": ("Gateway", "20,000 tokens through the gateway vs a bare LiteLLM loop"),
-    "bench_tui.py": ("TUI", "first frame vs a bare Textual app; a keystroke on a 5,000-line spec; "
-                            "chat at 1,000 tokens/s; the audit pane on a million events; "
-                            "peak memory before and after LiteLLM"),
+    "bench_tui.py": ("TUI", ("first frame vs a bare Textual app; a keystroke on a 5,000-line "
+                             "spec; chat at 1,000 tokens/s; the audit pane on a million events; "
+                             "peak memory before and after LiteLLM")),
 }
 
 
@@ -290,7 +290,7 @@ def render(results: list[ModuleResult], machine: dict, *, quick: bool, command: 
         L.append(f"## {mr.area}")
         L.append("")
         L.append(f"`benchmarks/{mr.module}`, {mr.seconds:.0f} s in this run; on its own: "
-                 f"`.venv/bin/python benchmarks/{mr.module}{' --quick' if quick else ''}`.")
+                 f"`.venv/bin/python benchmarks/{mr.module}{' --quick' if quick and not mr.error else ''}`.")
         L.append("")
         if mr.error:
             L.append(f"**Not measured:** {_cell(mr.error)}")
@@ -313,9 +313,9 @@ def render(results: list[ModuleResult], machine: dict, *, quick: bool, command: 
             elif not r.error and r.value is not None:
                 L.append(f"  - measured: {fmt_value(r.value, r.unit)}")
             if r.ref_samples:
-                L.append(f"  - reference ({_cell(r.reference)}): {fmt_samples(r.ref_samples, r.unit)}")
+                L.append(f"  - reference, {_cell(r.reference)}: {fmt_samples(r.ref_samples, r.unit)}")
             elif not r.error and r.ref_value is not None:
-                L.append(f"  - reference ({_cell(r.reference)}): {fmt_value(r.ref_value, r.unit)}")
+                L.append(f"  - reference, {_cell(r.reference)}: {fmt_value(r.ref_value, r.unit)}")
             if r.note:
                 L.append(f"  - {_cell(r.note)}")
             if r.command:
@@ -338,7 +338,7 @@ def summary_lines(results: list[ModuleResult]) -> list[str]:
                 out.append(f"{mr.module}: {r.what}: not measured: {r.error}")
                 continue
             ratio = f" ({fmt_ratio(r.ratio)})" if r.ratio is not None else ""
-            goal = f" goal {r.goal}: {verdict(r)}" if r.goal else ""
+            goal = f" goal {r.goal}: {verdict(r)}" if r.goal and r.met is not None else ""
             out.append(f"{mr.module}: {r.what}: {fmt_value(r.value, r.unit)}{ratio}{goal}")
     return out
 

@@ -53,6 +53,7 @@ def run_wb(*args: str, home: Path, timeout: float = 900, env_extra=None, cwd=Non
         cwd=cwd or ROOT,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 

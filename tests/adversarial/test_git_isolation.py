@@ -101,6 +101,12 @@ def test_lead_git_integration_runs_no_hook(tmp_path, evil_global):
     gitmod.init(repo)
     sha = gitmod.commit_all(repo, "Scaffold proj", step="git", session_id="s1")
     assert len(sha) == 40
+    # the git subprocesses GitPython starts see the isolated configuration, even with
+    # a hostile GIT_CONFIG_PARAMETERS inherited from the environment
+    r = gitmod._repo(repo)
+    assert r.git.config("--get", "core.hooksPath") == "/dev/null"
+    assert r.git.config("--get", "core.fsmonitor") == "false"
+    r.git.status()
     assert sorted(p.name for p in evil_global.iterdir()) == []
     log = _plain_git(["-c", f"core.hooksPath={tmp_path}/none", "log", "--format=%an|%s"], repo)
     assert log.stdout.strip() == "Real User|Scaffold proj"
@@ -113,7 +119,7 @@ def test_safe_env_drops_inherited_git_variables(monkeypatch, tmp_path):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SENTINELS["anthropic"])
     env = gitsafe.safe_git_env(name="A", email="a@b")
     assert "GIT_DIR" not in env and "GIT_EXEC_PATH" not in env
-    assert "GIT_CONFIG_PARAMETERS" not in env
+    assert env["GIT_CONFIG_PARAMETERS"] == "", "neutralised, also when merged onto os.environ"
     assert "ANTHROPIC_API_KEY" not in env
     assert env["GIT_CONFIG_NOSYSTEM"] == "1"
     assert Path(env["GIT_CONFIG_GLOBAL"]).read_text() == ""
@@ -139,3 +145,15 @@ def test_a_secret_in_the_tree_stops_the_commit(tmp_path, evil_global):
     assert SENTINELS["anthropic"] not in msg
     head = _plain_git(["rev-parse", "--verify", "HEAD"], repo)
     assert head.returncode != 0, "nothing was committed"
+
+
+def test_isolate_process_env_removes_inherited_git_variables(monkeypatch, evil_global):
+    monkeypatch.setenv("GIT_EXTERNAL_DIFF", "/bin/evil-diff")
+    monkeypatch.setenv("GIT_SSH_COMMAND", "/bin/evil-ssh")
+    removed = gitsafe.isolate_process_env()
+    assert {"GIT_EXTERNAL_DIFF", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG_PARAMETERS"} <= set(removed)
+    import os
+
+    assert not [k for k in os.environ if k.startswith("GIT_") and k not in gitsafe.KEEP_ENV]
+    assert gitsafe.identity() == ("Real User", "real.user@example.com"), "read before isolating"

@@ -328,3 +328,42 @@ def test_missing_command_and_output_redaction(tmp_path):
     res = run(["echo", SENTINELS["anthropic"]], tmp_path, timeout=30, allow_unsandboxed=True)
     assert res.exit_code == 0 and SENTINELS["anthropic"] not in res.output
     assert "sk-ant-…****" in res.output
+
+
+# --- through the CLI: bubblewrap missing --------------------------------------
+
+
+def _runs(home: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{home / 'workbench.db'}?mode=ro", uri=True)
+    try:
+        return [(r[0], r[1]) for r in con.execute("select step, sandbox from runs order by id")]
+    finally:
+        con.close()
+
+
+def test_cli_refuses_to_run_generated_code_without_bubblewrap(tmp_path, wb_home):
+    from .conftest import FIXTURE_SPEC, run_wb
+
+    out = tmp_path / "proj"
+    r = run_wb("new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(out), "--yes",
+               "--no-monitor", home=wb_home, env_extra={"WORKBENCH_BWRAP": "none"})
+    told = r.stdout + r.stderr
+    assert r.returncode == 1, told
+    assert "bubblewrap" in told and "--allow-unsandboxed" in told and "Traceback" not in told
+    assert "tests" in told, "the message names the step"
+    assert not out.exists() or not any(out.iterdir()), "nothing applied"
+    assert all(sb != "none" for _step, sb in _runs(wb_home)), "nothing ran unsandboxed"
+
+
+def test_cli_runs_unsandboxed_only_with_the_flag_and_records_it(tmp_path, wb_home):
+    from .conftest import FIXTURE_SPEC, run_wb
+
+    out = tmp_path / "proj"
+    r = run_wb("new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(out), "--yes",
+               "--allow-unsandboxed", home=wb_home, env_extra={"WORKBENCH_BWRAP": "none"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = _runs(wb_home)
+    assert runs and all(sb == "none" for _step, sb in runs), runs
+    assert {"tests", "monitor"} <= {step for step, _sb in runs}

@@ -122,7 +122,7 @@ def test_scan_tree_names_file_and_line_and_skips_git(tmp_path: Path):
     root = tmp_path / "proj"
     (root / "src").mkdir(parents=True)
     (root / ".git").mkdir()
-    (root / "src" / "cli.py").write_text("import os\n\nKEY = 'x'\nAPI = '%s'\n" % SENTINELS["google"])
+    (root / "src" / "cli.py").write_text(f"import os\n\nKEY = 'x'\nAPI = '{SENTINELS['google']}'\n")
     (root / "docs.md").write_text(PEM)
     (root / ".git" / "config").write_text(SENTINELS["github"])  # not part of the tree
     findings = scan_tree(root)

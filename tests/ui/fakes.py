@@ -193,6 +193,7 @@ class FakeEngine:
     def step_back(self, session_id, step):
         s = self.sessions[session_id]
         s["pos"] = STEP_IDS.index(step)
+        s["waiting"] = False
         s["approved"] = {g for g in s["approved"]
                          if STEP_IDS.index("approval" if g == "spec" else "docs") < s["pos"]}
         self.calls.append(("step_back", step))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
-import queue
 import re
 import threading
 import time
@@ -269,6 +268,7 @@ def _detail(text: str) -> str:
 # -- the gateway ---------------------------------------------------------------------------
 
 _END = object()
+DELIVERY_INTERVAL = 0.02  # seconds between deliveries of streamed text to on_token
 
 
 class Gateway:
@@ -388,11 +388,16 @@ class Gateway:
              params: dict) -> Completion:
         litellm = litellm_module()
         kw = self._kwargs(target, messages, ctx, params)
-        q: queue.SimpleQueue = queue.SimpleQueue()
+        # The stream is read in a worker thread so that a hang never blocks cancel; the
+        # caller's thread picks up what arrived at most every DELIVERY_INTERVAL seconds
+        # (few wake-ups, so little GIL contention) and hands it to on_token.
+        buf: list = []  # pieces of text; appended by the worker, drained here
+        ready = threading.Event()
         stop = threading.Event()
-        state: dict = {"finish": None, "usage": None}
+        state: dict = {"finish": None, "usage": None, "end": None}
 
         def produce() -> None:
+            append, signal = buf.append, ready.set
             try:
                 resp = litellm.completion(**kw)
                 for chunk in resp:
@@ -403,15 +408,17 @@ class Gateway:
                         c0 = choices[0]
                         piece = c0.delta.content
                         if piece:
-                            q.put(piece)
+                            append(piece)
+                            signal()
                         if c0.finish_reason:
                             state["finish"] = c0.finish_reason
                     usage = getattr(chunk, "usage", None)
                     if usage is not None:
                         state["usage"] = usage
-                q.put(_END)
+                state["end"] = _END
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                q.put(exc)
+                state["end"] = exc
+            ready.set()
 
         start = time.monotonic()
         worker = threading.Thread(target=produce, name=f"model-{ctx.step}", daemon=True)
@@ -425,9 +432,7 @@ class Gateway:
         cancelled = False
         timed_out = False
         while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
+            if not ready.wait(0.1):
                 if cancel.is_set():
                     cancelled = True
                     break
@@ -435,29 +440,23 @@ class Gateway:
                     timed_out = True
                     break
                 continue
-            batch: list[str] = []
-            done = False
-            while True:
-                if item is _END:
-                    done = True
-                    break
-                if isinstance(item, BaseException):
-                    error = item
-                    done = True
-                    break
-                batch.append(item)
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                piece = "".join(batch)
+            ready.clear()
+            end = state["end"]  # read before draining: everything appended before the end is seen
+            n = len(buf)
+            if n:
+                piece = "".join(buf[:n])
+                del buf[:n]
                 parts.append(piece)
                 on_token(piece)
                 last = time.monotonic()
-            if done:
+            if end is not None:
+                if end is not _END:
+                    error = end
                 break
             if cancel.is_set():
+                cancelled = True
+                break
+            if cancel.wait(DELIVERY_INTERVAL):
                 cancelled = True
                 break
         stop.set()

@@ -19,6 +19,7 @@ Workbench's git operations (integrate/git.py, GitPython) run with:
 
 Usage with GitPython::
 
+    isolate_process_env()                         # once: drop inherited GIT_* vars
     env = safe_git_env()
     repo = git.Repo.init(path, env=env)           # or Repo(path)
     repo.git.update_environment(**env)
@@ -58,6 +59,16 @@ OVERRIDES: list[tuple[str, str]] = [
     ("protocol.ext.allow", "never"),
     ("advice.detachedHead", "false"),
 ]
+
+
+# Inherited GIT_* variables that are kept: they only say which CA certificates to
+# trust for HTTPS (needed to push through a corporate proxy) and run nothing.
+KEEP_ENV = frozenset({"GIT_SSL_CAINFO", "GIT_SSL_CAPATH"})
+
+
+def _drop(name: str) -> bool:
+    up = name.upper()
+    return up.startswith("GIT_") and up not in KEEP_ENV
 
 
 class GitUnsafe(WorkbenchError):
@@ -120,9 +131,13 @@ def safe_git_env(
         name = name if name is not None else n
         email = email if email is not None else e
     src = os.environ if base is None else base
-    env = {k: v for k, v in src.items() if not k.upper().startswith("GIT_")}
+    env = {k: v for k, v in src.items() if not _drop(k)}
     env.update(
         {
+            # An inherited GIT_CONFIG_PARAMETERS (set by `git -c` when Workbench runs
+            # under git, or by the user) would beat GIT_CONFIG_COUNT: neutralise it,
+            # also for callers (GitPython) that merge this onto os.environ.
+            "GIT_CONFIG_PARAMETERS": "",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": str(empty_global_config()),
             "GIT_TEMPLATE_DIR": str(empty_template_dir()),
@@ -149,6 +164,21 @@ def safe_git_env(
         if k.startswith("GIT_"):
             scrubbed[k] = v
     return scrubbed
+
+
+def isolate_process_env() -> list[str]:
+    """Drop every inherited ``GIT_*`` variable from os.environ; return their names.
+
+    For code (GitPython) that starts git with os.environ plus a few overrides:
+    ``GIT_DIR``, ``GIT_EXEC_PATH``, ``GIT_EXTERNAL_DIFF``, ``GIT_SSH_COMMAND`` ...
+    cannot be neutralised by a value, only removed. The user's identity is read
+    (and cached) first, from their real configuration.
+    """
+    identity()
+    removed = [k for k in list(os.environ) if _drop(k)]
+    for k in removed:
+        os.environ.pop(k, None)
+    return removed
 
 
 def run_git(

@@ -758,7 +758,7 @@ class WorkbenchApp(App):
             self.run_worker(lambda: self.backend.reject(info.gate, actor), thread=True,
                             group="reject", exit_on_error=False)
             self.notify("Rejected: back to editing.")
-            self.action_show_pane("spec" if info.gate == "spec" else "preview")
+            self.call_after_refresh(self.action_show_pane, "spec" if info.gate == "spec" else "preview")
             return
         self.waiting_gate = None
         self.stepper.set_state(step, RUNNING)

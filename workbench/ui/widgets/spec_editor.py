@@ -53,6 +53,7 @@ def spec_diff(draft: str, text: str) -> str:
 class SpecTextArea(TextArea):
     """A TextArea that paints the lines holding validation errors."""
 
+    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"spec-text-area--error-line"}
     error_lines: set[int] = set()
 
     def _build_highlight_map(self) -> None:
@@ -67,7 +68,7 @@ class SpecTextArea(TextArea):
         self.error_lines = lines
         theme = self._theme
         if theme is not None and ERROR_STYLE not in theme.syntax_styles:
-            theme.syntax_styles[ERROR_STYLE] = self.get_component_rich_style("spec-editor--error-line")
+            theme.syntax_styles[ERROR_STYLE] = self.get_component_rich_style("spec-text-area--error-line")
         self._build_highlight_map()
         self.refresh()
 
@@ -75,7 +76,6 @@ class SpecTextArea(TextArea):
 class SpecEditor(Vertical):
     """Editor, error list and diff view of `spec.md`."""
 
-    COMPONENT_CLASSES = {"spec-editor--error-line"}
     BINDINGS = [
         Binding("f4", "toggle_diff", "Diff", id="spec.diff"),
     ]
