@@ -208,3 +208,53 @@ def test_two_processes_on_one_database(tmp_path, reference):
     sessions = _sessions(home)
     assert len(sessions) == 2 and len({s["id"] for s in sessions}) == 2
     _verify_audit(home)
+
+
+def test_symlink_planted_in_the_project_between_steps_is_refused(tmp_path):
+    """After the scaffold is committed, something replaces .github with a link to a
+    directory outside; the CI step must refuse to write through it."""
+    home, out = tmp_path / "home", tmp_path / "proj"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    log = tmp_path / "run1.log"
+    proc = _start(["new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(out), "--yes",
+                   "--no-monitor"], home, log)
+    _wait_for_commits(proc, out, 1)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    import shutil
+
+    shutil.rmtree(out / ".github", ignore_errors=True)
+    (out / ".github").symlink_to(outside)
+    sid = _sessions(home)[0]["id"]
+    r = run_wb("resume", sid, "--yes", "--no-monitor", home=home)
+    told = r.stdout + r.stderr
+    assert r.returncode == 1, told
+    assert ".github" in told and "symlink" in told and "Traceback" not in told
+    assert list(outside.iterdir()) == [], "nothing was written through the planted link"
+    assert (out / ".github").is_symlink(), "the link is left for the user to inspect"
+
+
+def test_out_as_a_symlink_to_an_empty_dir_lands_in_the_real_dir_and_says_so(tmp_path):
+    home = tmp_path / "home"
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    r = run_wb("new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(link), "--yes",
+               "--no-monitor", home=home)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert str(real) in r.stdout, "the user is told where the project really is"
+    assert link.is_symlink() and (real / "pyproject.toml").is_file()
+
+
+def test_out_as_a_dangling_symlink_is_refused(tmp_path):
+    home = tmp_path / "home"
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    r = run_wb("new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(link), "--yes",
+               home=home)
+    assert r.returncode == 2
+    assert "dangling symlink" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "nowhere").exists() and link.is_symlink()

@@ -169,6 +169,10 @@ def _assert_nowhere(secret: str, *places: bytes | str) -> None:
         assert secret.encode() not in data
 
 
+def _line_with(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
 def test_a_key_pasted_into_a_spec_never_reaches_the_repository_or_the_db(tmp_path, wb_home):
     from .conftest import all_bytes_below, run_wb, spec_text
 
@@ -180,8 +184,9 @@ def test_a_key_pasted_into_a_spec_never_reaches_the_repository_or_the_db(tmp_pat
     r = run_wb("new", "csv2json", "--spec", str(spec), "--out", str(out), "--yes",
                "--no-monitor", home=wb_home)
     told = r.stdout + r.stderr
-    assert r.returncode == 1, told
-    assert "sk-ant-…****" in told and "docs/spec.md" in told and "Traceback" not in told
+    # refused as bad input before anything is stored, naming the spec file and line
+    assert r.returncode == 2, told
+    assert "sk-ant-…****" in told and f"{spec}:{_line_with(text, key)}:" in told and "Traceback" not in told
     _assert_nowhere(key, told, all_bytes_below(out) if out.exists() else b"",
                     all_bytes_below(wb_home))
     assert not out.exists() or not (out / ".git").exists(), "nothing was committed"

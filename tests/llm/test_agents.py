@@ -46,6 +46,7 @@ def test_extract_spec_tolerates_prose_and_fences():
     fenced = f"Here is the spec you asked for:\n\n```markdown\n{SPEC}```\n\nLet me know!"
     assert extract_spec(fenced) == SPEC
     assert extract_spec(SPEC) == SPEC
+    assert extract_spec("Notes\n---\nA rule above, then:\n\n" + SPEC) == SPEC
     with_inner_fence = SPEC + "\n```bash\ncsv2json convert a.csv\n```\n"
     assert extract_spec("Sure.\n```md\n" + with_inner_fence + "```\nDone.") == with_inner_fence
 

@@ -195,7 +195,7 @@ def test_registry_and_config_never_import_litellm():
     code = (
         "from workbench.llm.registry import ModelProvider\n"
         "from workbench.config import Config\n"
-        "import workbench.cli.models_cmd\n"
+        "import workbench.cli.models_cmd, workbench.llm.gateway, workbench.llm.agents\n"
         "p = ModelProvider(Config(), env={})\n"
         "a = p.for_step('spec')\n"
         "a.draft_spec(__import__('workbench.llm.base', fromlist=['x']).AgentContext('s', 'spec'), 'csv to json', '', [])\n"

@@ -200,3 +200,28 @@ def test_preload_imports_in_background():
     import os
 
     assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
+
+
+def test_fallback_without_a_key_is_skipped(srv, keys, gateway, monkeypatch, session_id, target_for):
+    monkeypatch.delenv("GEMINI_API_KEY")
+    srv.script([Reply(status=404)])
+    with pytest.raises(ModelError) as info:
+        gateway.complete([target_for("openai"), target_for("gemini")], MESSAGES, ctx(session_id))
+    assert_one_line(info.value, "model not found", "gemini", "no API key (set GEMINI_API_KEY)")
+    assert len(srv.requests) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_nothing_listening_is_a_connection_failure(provider, keys, gateway, sleeps, session_id, target_for):
+    import dataclasses
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    target = dataclasses.replace(target_for(provider), api_base=f"http://127.0.0.1:{port}")
+    with pytest.raises(ModelError) as info:
+        gateway.complete(target, MESSAGES, ctx(session_id))
+    assert_one_line(info.value, target.model, "after 3 attempts")
+    assert len(sleeps.calls) == 2

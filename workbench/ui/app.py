@@ -68,7 +68,7 @@ def env_flag(name: str) -> bool:
 class WorkbenchApp(App):
     """Spec-first building of command-line tools, step by step."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Workbench"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
@@ -111,6 +111,7 @@ class WorkbenchApp(App):
         self._token_lock = threading.Lock()
         self._drain_lock = asyncio.Lock()
         self.engine_running = False
+        self._gate_after_run = False
         self._flush_timer: Timer | None = None
         self._spin_timer: Timer | None = None
         self._spin = 0
@@ -454,9 +455,8 @@ class WorkbenchApp(App):
         if step == "request":
             return
         if step == "spec":
-            text = data.get("spec_text") or self._spec_streamed
-            if not text:
-                text = self.backend.current_spec_text() or ""
+            # the stored spec is the one extracted from the reply (the stream may hold prose)
+            text = data.get("spec_text") or self.backend.current_spec_text() or self._spec_streamed
             self.editor.load_draft(str(text))
             if self.turn is not None and self.turn_step == "spec":
                 await self.turn.write(
@@ -510,6 +510,7 @@ class WorkbenchApp(App):
         if status:
             self.sync_states(status)
         self.update_editor_lock()
+        open_gate, self._gate_after_run = self._gate_after_run, False
         self._stop_flushing()
         self._set_busy("")
         await self._end_turn()
@@ -517,6 +518,8 @@ class WorkbenchApp(App):
             message = str(error) or type(error).__name__
             await self.chat.add_turn("Workbench", text=f"**{label}** stopped: {message}", kind="error")
             self.notify(message, severity="error", timeout=8)
+        elif open_gate and self.waiting_gate is not None:
+            self.action_approve()
         self.audit.reload()
 
     def update_editor_lock(self) -> None:
@@ -658,6 +661,7 @@ class WorkbenchApp(App):
         until = pending[0]
         if until in ("review", "approval"):
             until = "approval"  # a review ends at its gate
+        self._gate_after_run = True  # reaching a gate from "Next" opens it
         self._call_engine(f"Running {BY_ID[until].title}…", (self.backend.run, until))
 
     def action_step_back(self) -> None:

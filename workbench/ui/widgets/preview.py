@@ -139,9 +139,9 @@ class PreviewPane(Horizontal):
         owner = "model-owned" if getattr(pf, "model_owned", False) else "template"
         origin = getattr(pf, "origin", "") or ""
         step = getattr(pf, "step", "") or ""
-        mode = " · diff against disk" if self.show_diff else ""
-        title.update(Text.assemble((path, "bold"), f"  {owner}", f" · {step}" if step else "",
-                                   f" · {origin}" if origin and origin != owner else "", mode))
+        mode = ("diff vs disk  ", "bold reverse") if self.show_diff else ""
+        title.update(Text.assemble(mode, (path, "bold"), f"  {owner}", f" · {step}" if step else "",
+                                   f" · {origin}" if origin and origin not in (owner, "template") else ""))
         if self.show_diff:
             diff = disk_diff(path, content, self.root)
             body.update(Syntax(diff, "diff", theme="ansi_dark", background_color="default")
