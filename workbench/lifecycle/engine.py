@@ -315,7 +315,8 @@ class Engine:
         refuse_secrets(text, "the drafted spec", lambda m: StepFailed("spec", m))
         spec = parse_spec(text, "spec.md")
         actor = self._agent_actor(agents)
-        version = self.store.add_spec_version(sid, text, spec.sha256, "draft", actor)
+        version = self.store.add_spec_version(sid, text, spec.sha256, "draft", actor,
+                                             model=getattr(agents, "label", "offline"))
         self.store.put_output(sid, "spec", "draft", text)
         self.store.audit(sid, actor, "spec", "draft", f"spec v{version} drafted by {agents.label}",
                          payload={"sha256": spec.sha256, "examples": len(examples)})
