@@ -232,3 +232,14 @@ def test_models_command(tmp_path, monkeypatch, capsys):
     gpt = next(r for r in data["models"] if r["alias"] == "gpt")
     assert gpt["key"] == "yes" and gpt["default"] and gpt["provider"] == "openai"
     assert "sk-SENTINEL" not in out
+
+
+def test_unknown_model_in_config_names_file_line_and_key(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text('[workbench]\ndefault_model = "gpt"\n\n[steps]\nreview = "gemnii"\n')
+    with pytest.raises(UsageError) as info:
+        ModelProvider(load_config(p), env=ALL_KEYS)
+    assert str(info.value).startswith(f"{p}:5: steps.review: unknown model 'gemnii'")
+    p.write_text('[workbench]\ndefault_model = "cluade"\n')
+    with pytest.raises(UsageError, match=rf"^{p}:2: workbench.default_model: unknown model 'cluade'"):
+        ModelProvider(load_config(p), env=ALL_KEYS)

@@ -25,6 +25,8 @@ CORE = [
     "workbench.safety.sandbox",
     "workbench.llm.base",
     "workbench.llm.offline",
+    "workbench.config",
+    "workbench.llm.registry",
 ]
 FORBIDDEN = ("textual", "rich", "litellm")
 

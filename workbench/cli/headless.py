@@ -38,7 +38,7 @@ def check_out_dir(out: str) -> Path:
     return path
 
 
-def _provider(model: str | None, template: str):
+def _provider(model: str | None, template: str, store=None):
     """The agents for this run: a configured model, or the offline drafter."""
     from workbench.llm.offline import OfflineAgents
 
@@ -47,7 +47,7 @@ def _provider(model: str | None, template: str):
     except ImportError:
         registry = None
     if registry is not None and hasattr(registry, "build_provider"):
-        return registry.build_provider(model=model, template=template)
+        return registry.build_provider(model=model, template=template, store=store)
     if model not in (None, "offline"):
         raise UsageError(f"--model {model}: only the offline model is available")
     return OfflineAgents(template)
@@ -164,6 +164,8 @@ def cmd_new(args) -> int:
     cleanup_leftovers(out.parent if out.parent.exists() else Path.cwd())
     console = Console(highlight=False)
     store = _open_store()
+    if hasattr(provider, "store"):
+        provider.store = store
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
     engine = Engine(store, provider, HeadlessView(console), options)
     sid = engine.start(args.request, out, spec_text=spec_text, template=template, model=args.model,
@@ -190,7 +192,7 @@ def cmd_resume(args) -> int:
     store = _open_store()
     session = _find_session(store, args.session)
     template = session.get("template") or DEFAULT_TEMPLATE
-    provider = _provider(session.get("model"), template)
+    provider = _provider(session.get("model"), template, store)
     console = Console(highlight=False)
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
     engine = Engine(store, provider, HeadlessView(console), options)

@@ -108,6 +108,9 @@ class Engine:
         out = str(Path(out_dir).expanduser().resolve())
         if spec_text is not None:
             refuse_secrets(spec_text, spec_source, UsageError)
+        if model is None:
+            model = (getattr(self.provider, "default", None)
+                     or getattr(self.provider.for_step("spec"), "label", None))
         sid = self.store.create_session(request=redact(request), out_dir=out, template=template,
                                         model=model)
         if spec_text is not None:

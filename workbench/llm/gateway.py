@@ -434,35 +434,37 @@ class Gateway:
         error: BaseException | None = None
         cancelled = False
         timed_out = False
-        while True:
-            if not ready.wait(0.1):
+        try:
+            while True:
+                if not ready.wait(0.1):
+                    if cancel.is_set():
+                        cancelled = True
+                        break
+                    if time.monotonic() - last > idle_limit:
+                        timed_out = True
+                        break
+                    continue
+                ready.clear()
+                end = state["end"]  # read before draining: everything appended before the end is seen
+                n = len(buf)
+                if n:
+                    piece = "".join(buf[:n])
+                    del buf[:n]
+                    parts.append(piece)
+                    on_token(piece)
+                    last = time.monotonic()
+                if end is not None:
+                    if end is not _END:
+                        error = end
+                    break
                 if cancel.is_set():
                     cancelled = True
                     break
-                if time.monotonic() - last > idle_limit:
-                    timed_out = True
+                if cancel.wait(DELIVERY_INTERVAL):
+                    cancelled = True
                     break
-                continue
-            ready.clear()
-            end = state["end"]  # read before draining: everything appended before the end is seen
-            n = len(buf)
-            if n:
-                piece = "".join(buf[:n])
-                del buf[:n]
-                parts.append(piece)
-                on_token(piece)
-                last = time.monotonic()
-            if end is not None:
-                if end is not _END:
-                    error = end
-                break
-            if cancel.is_set():
-                cancelled = True
-                break
-            if cancel.wait(DELIVERY_INTERVAL):
-                cancelled = True
-                break
-        stop.set()
+        finally:
+            stop.set()
         latency = time.monotonic() - start
         text = "".join(parts)
         usage = state["usage"]

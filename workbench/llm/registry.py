@@ -201,6 +201,24 @@ class Registry:
         raise UsageError(f"unknown model '{name}': use an alias ({known}) or a LiteLLM id such as "
                          "openai/gpt-4o")
 
+    def resolve_configured(self, name: str, key: str) -> ModelTarget | None:
+        """`resolve` for a name from config.toml: an unknown one names the file and key."""
+        try:
+            return self.resolve(name)
+        except UsageError as exc:
+            where = self.config.source or "config.toml"
+            line = 1
+            if self.config.source:
+                try:
+                    from pathlib import Path
+
+                    from workbench.config import _line_of
+
+                    line = _line_of(Path(self.config.source).read_text("utf-8"), tuple(key.split(".")))
+                except (OSError, UnicodeDecodeError):
+                    pass
+            raise UsageError(f"{where}:{line}: {key}: {exc}") from None
+
     def usable_targets(self) -> list[ModelTarget]:
         return [t for t in (self._target(a, self.models[a]) for a in self.aliases()) if t.usable(self._env)]
 
@@ -208,7 +226,7 @@ class Registry:
         """The default model's alias (or id): configured when usable, else the first usable."""
         configured = self.config.default_model
         if configured:
-            t = self.resolve(configured)
+            t = self.resolve_configured(configured, "workbench.default_model")
             if t is None or t.usable(self._env):
                 return configured
         usable = self.usable_targets()
@@ -282,7 +300,7 @@ class ModelProvider:
             if note:
                 self.warnings.append(note)
         for step, name in self.config.steps.items():
-            t = self.registry.resolve(name)
+            t = self.registry.resolve_configured(name, f"steps.{step}")
             if t is not None and not t.usable(self.registry._env):
                 self.warnings.append(f"[steps] {step} = '{name}' has no key (set {t.api_key_env}); "
                                      f"using {self.default}")

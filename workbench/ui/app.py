@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, Tab, Tabs, TextArea
@@ -30,7 +31,6 @@ from workbench.lifecycle.steps import BY_ID, DONE, FAILED, PENDING, RUNNING, STE
 from workbench.ui.backend import OFFLINE, Backend, project_dir, sha256_text
 from workbench.ui.commands import WorkbenchCommands
 from workbench.ui.screens.gate import ApprovalScreen, GateInfo
-from workbench.ui.screens.models import ModelPick, ModelPicker, ModelsScreen
 from workbench.ui.widgets.audit import AuditPane
 from workbench.ui.widgets.chat import ChatPane, ChatTurn
 from workbench.ui.widgets.preview import PreviewPane, file_content, plan_files
@@ -123,6 +123,19 @@ class WorkbenchApp(App):
         self.first_frame = threading.Event()
 
     # -- layout ------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        """The default screen, born with its breakpoint classes (no restyle on the first resize)."""
+        screen = super().get_default_screen()
+        width, height = self.size
+        for limits, value in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
+            chosen = None
+            for threshold, name in limits:
+                if value >= threshold:
+                    chosen = name
+            if chosen:
+                screen.add_class(chosen)
+        return screen
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
             yield Label("◆ Workbench", id="brand")
@@ -133,7 +146,10 @@ class WorkbenchApp(App):
             with Vertical(id="work"):
                 yield Tabs(*(Tab(PANE_TITLES[p], id=f"tab-{p}") for p in PANES), id="pane-tabs")
                 with Container(id="panes"):
-                    yield ChatPane(id="chat", classes="pane -active")
+                    initial = [("Workbench", WELCOME, "system")]
+                    if self.backend.session_model == OFFLINE:
+                        initial.append(("Workbench", OFFLINE_NOTICE, "notice"))
+                    yield ChatPane(initial, id="chat", classes="pane -active")
                     yield SpecEditor(id="spec", classes="pane")
                     yield PreviewPane(id="preview", classes="pane")
                     yield AuditPane(id="audit", classes="pane")
@@ -169,9 +185,6 @@ class WorkbenchApp(App):
         self.audit.fetch = self.backend.list_events
         self._show_model()
         self._show_state()
-        await self.chat.add_turn("Workbench", text=WELCOME, kind="system")
-        if self.backend.session_model == OFFLINE:
-            await self.chat.add_turn("Workbench", text=OFFLINE_NOTICE, kind="notice")
         self.chat.input.focus()
         self.call_after_refresh(self._after_first_frame)
 
@@ -293,6 +306,15 @@ class WorkbenchApp(App):
         tabs = self.query_one("#pane-tabs", Tabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
+        if pane == "spec":
+            self.call_after_refresh(self._reset_editor_scroll)
+
+    def _reset_editor_scroll(self) -> None:
+        """A pane hidden behind a tab scrolls against a zero-size view: put it right."""
+        ta = self.editor.text_area
+        if ta.size.width:
+            ta.scroll_to(x=0, animate=False, immediate=True)
+            ta.scroll_cursor_visible(animate=False)
 
     def action_next_pane(self) -> None:
         i = PANES.index(self.active_pane)
@@ -409,7 +431,7 @@ class WorkbenchApp(App):
                 self.editor.stream_start()
                 await self._start_turn(step, "Drafting `spec.md` in the Spec pane…")
                 if self.screen.has_class("-narrow") and self.active_pane == "chat":
-                    self._activate_pane("spec")
+                    self.action_show_pane("spec")  # watch the draft arrive where it is edited
             elif step in AGENT_STEPS and step != "tests":
                 await self._start_turn(step)
         elif kind == ev_kinds.STEP_PROGRESS:
@@ -776,13 +798,15 @@ class WorkbenchApp(App):
 
     # -- models --------------------------------------------------------------
     def action_switch_model(self) -> None:
+        from workbench.ui.screens.models import ModelPicker
+
         step = self.stepper.selected_step
         self.push_screen(
             ModelPicker(self.backend.models(), self.backend.session_model, step),
             self._model_picked,
         )
 
-    def _model_picked(self, pick: ModelPick | None) -> None:
+    def _model_picked(self, pick: Any) -> None:
         if pick is None:
             return
         self.apply_model(pick.model, pick.step)
@@ -811,6 +835,8 @@ class WorkbenchApp(App):
         self._maybe_preload_litellm()
 
     def action_show_models(self) -> None:
+        from workbench.ui.screens.models import ModelsScreen
+
         self.push_screen(ModelsScreen(self.backend.models(), self.backend.session_model,
                                       self.backend.notes(),
                                       str(self.backend.config_path or "config.toml")))

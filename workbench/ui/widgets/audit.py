@@ -10,6 +10,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.widgets import DataTable, Label, Select
 
 from workbench.lifecycle.steps import STEP_IDS
@@ -67,11 +68,12 @@ class AuditPane(Vertical):
         self.loads = 0
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="audit-filters"):
-            yield Select([(a, a) for a in ACTORS], prompt="any actor", id="audit-actor",
-                         compact=True)
-            yield Select([(s, s) for s in STEP_IDS], prompt="any step", id="audit-step",
-                         compact=True)
+        # The filters mount just after the first frame (Lazy): the log itself is first.
+        yield Lazy(Horizontal(
+            Select([(a, a) for a in ACTORS], prompt="any actor", id="audit-actor", compact=True),
+            Select([(s, s) for s in STEP_IDS], prompt="any step", id="audit-step", compact=True),
+            id="audit-filters",
+        ))
         table: DataTable = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Label("", id="audit-status")

@@ -57,8 +57,14 @@ class ChatPane(Vertical):
             super().__init__()
             self.text = text
 
+    def __init__(self, initial: list[tuple[str, str, str]] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.initial = initial or []  # (role, text, kind) turns shown from the first frame
+
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="chat-log")
+        with VerticalScroll(id="chat-log"):
+            for role, text, kind in self.initial:
+                yield ChatTurn(role, text=text, kind=kind)
         yield Input(placeholder="Describe the tool you want, then Enter…", id="chat-input")
 
     def on_mount(self) -> None:

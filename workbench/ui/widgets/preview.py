@@ -6,11 +6,11 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.widgets import Label, Static, Tree
 
@@ -80,11 +80,12 @@ class PreviewPane(Horizontal):
         tree: Tree[str] = Tree("plan", id="preview-tree")
         tree.show_root = False
         tree.guide_depth = 2
-        yield tree
-        with VerticalScroll(id="preview-file"):
-            yield Label("", id="preview-title")
-            yield Static(Text("No plan yet: it appears after the spec is approved.", style="dim"),
-                         id="preview-body")
+        yield Lazy(tree)  # mounted just after the first frame
+        yield VerticalScroll(
+            Label("", id="preview-title"),
+            Static(Text("No plan yet: it appears after the spec is approved.", style="dim"),
+                   id="preview-body"),
+            id="preview-file")
 
     @property
     def tree(self) -> Tree:
@@ -129,6 +130,8 @@ class PreviewPane(Horizontal):
         self._render_file()
 
     def _render_file(self) -> None:
+        from rich.syntax import Syntax
+
         path = self.selected
         title = self.query_one("#preview-title", Label)
         body = self.query_one("#preview-body", Static)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,10 +13,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
+from textual.document._wrapped_document import WrappedDocument
+from textual.geometry import Size
 from textual.widgets import ContentSwitcher, Static, TextArea
 
-from workbench.spec import SpecError, parse_spec, validation_errors
+if TYPE_CHECKING:
+    from workbench.spec import SpecError
 
+HIGHLIGHT_MAX_LINES = 2000  # above this, syntax highlighting is off: every key stays in a frame
 VALIDATE_DELAY = 0.25  # seconds of quiet typing before validating
 SAVE_DELAY = 0.3  # seconds of quiet typing before autosaving
 ERROR_STYLE = "wb.error"
@@ -33,6 +37,8 @@ def has_tree_sitter() -> bool:
 
 def check_spec(text: str, templates: list[str] | None) -> list[SpecError]:
     """Every error in the spec text (a parse error is the only one when it cannot parse)."""
+    from workbench.spec import SpecError, parse_spec, validation_errors  # YAML: off the first frame
+
     try:
         spec = parse_spec(text)
     except SpecError as err:
@@ -50,11 +56,74 @@ def spec_diff(draft: str, text: str) -> str:
     return "".join(lines)
 
 
+class CachedHeightWrappedDocument(WrappedDocument):
+    """Textual sums every line's wrap offsets for `height`, once per painted line: on a
+    5,000-line spec that alone takes longer than a frame. Cache it between rewraps."""
+
+    _height: int | None = None
+
+    def wrap(self, width: int, tab_width: int | None = None) -> None:
+        self._height = None
+        super().wrap(width, tab_width)
+
+    def wrap_range(self, *args, **kwargs) -> None:
+        self._height = None
+        super().wrap_range(*args, **kwargs)
+
+    @property
+    def height(self) -> int:
+        if self._height is None:
+            self._height = super().height
+        return self._height
+
+
 class SpecTextArea(TextArea):
-    """A TextArea that paints the lines holding validation errors."""
+    """A TextArea that paints the lines holding validation errors, and stays within a
+    frame per keystroke on a large spec (cached sizes, highlighting off above
+    HIGHLIGHT_MAX_LINES lines)."""
 
     COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"spec-text-area--error-line"}
     error_lines: set[int] = set()
+    preferred_language: str | None = None
+    _width_cache: tuple[int, int] | None = None  # (line count, widest line)
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        super()._set_document(text, language)
+        self.wrapped_document.__class__ = CachedHeightWrappedDocument
+        self._width_cache = None
+
+    def edit(self, edit):
+        result = super().edit(edit)
+        self.fit_language()
+        return result
+
+    def fit_language(self) -> None:
+        """Highlight small specs; a very large one is plain text (it stays responsive)."""
+        want = self.preferred_language if self.document.line_count <= HIGHLIGHT_MAX_LINES else None
+        if self.language != want:
+            self.language = want
+
+    def _refresh_size(self) -> None:
+        if self.soft_wrap:
+            super()._refresh_size()
+            return
+        # The widest line, recomputed in full only when the line count changes; else the
+        # cursor's line can only have grown it. Rounded up, so typing does not relayout.
+        doc = self.document
+        count = doc.line_count
+        cache = self._width_cache
+        if cache is None or cache[0] != count:
+            widest = doc.get_size(self.indent_width).width
+        else:
+            row = min(self.cursor_location[0], count - 1)
+            line = doc.get_line(row).expandtabs(self.indent_width)
+            widest = max(cache[1], len(line))
+        self._width_cache = (count, widest)
+        width = -(-(widest + self.gutter_width + 1) // 32) * 32
+        size = Size(width, count)
+        if self.virtual_size != size:
+            self.virtual_size = size
+        self._refresh_scrollbars()
 
     def _build_highlight_map(self) -> None:
         super()._build_highlight_map()
@@ -107,13 +176,15 @@ class SpecEditor(Vertical):
     def compose(self) -> ComposeResult:
         language = "markdown" if has_tree_sitter() else None
         with ContentSwitcher(initial="spec-text", id="spec-switcher"):
-            yield SpecTextArea.code_editor(
+            editor = SpecTextArea.code_editor(
                 "",
                 language=language,
                 id="spec-text",
                 soft_wrap=False,
                 tab_behavior="indent",
             )
+            editor.preferred_language = language
+            yield editor
             with VerticalScroll(id="spec-diff"):
                 yield Static(id="spec-diff-body")
         yield Static("", id="spec-errors")
@@ -136,6 +207,7 @@ class SpecEditor(Vertical):
         self.draft = text
         self.saved = text
         self.text_area.load_text(text)
+        self.text_area.fit_language()
         self.validate_now()
 
     def stream_start(self) -> None:
@@ -233,4 +305,6 @@ class SpecEditor(Vertical):
         if not diff:
             body.update(Text("No changes from the model's draft.", style="dim"))
         else:
+            from rich.syntax import Syntax
+
             body.update(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))

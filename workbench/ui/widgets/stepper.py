@@ -58,13 +58,17 @@ class Stepper(OptionList):
             text.append(" ⚑", style=self._resolve("$accent"))
         return text
 
+    _variables: dict[str, str] | None = None
+
     def _resolve(self, style: str) -> str:
         if "$" not in style:
             return style
-        try:
-            variables = self.app.theme_variables
-        except Exception:  # noqa: BLE001 - not mounted yet
-            variables = {}
+        variables = self._variables
+        if variables is None:
+            try:
+                variables = self._variables = dict(self.app.theme_variables)
+            except Exception:  # noqa: BLE001 - no app yet
+                variables = {}
         parts = []
         for part in style.split():
             if part.startswith("$"):
@@ -82,8 +86,12 @@ class Stepper(OptionList):
         return options
 
     def on_mount(self) -> None:
-        self.refresh_rows()
         self.highlighted = 1
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+
+    def _theme_changed(self) -> None:
+        self._variables = None
+        self.refresh_rows()
 
     def refresh_rows(self) -> None:
         for step in STEPS:

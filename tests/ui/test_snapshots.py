@@ -1,0 +1,124 @@
+"""Snapshots (pytest-textual-snapshot) of every main state at 80x24 and 120x40.
+
+Stable by construction: WORKBENCH_HOME is a fresh temp dir with no config, model
+keys are unset (offline model), the cursor does not blink, the store's clock and
+the human's identity are fixed, the project goes to a fixed directory, and the
+few things that carry time (test-run summaries, commit ids) are pinned. Update
+with `pytest tests/ui/test_snapshots.py --snapshot-update`, then copy the SVGs to
+screenshots/ with `scripts/update-screenshots.sh`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import fixed_clock_store, wait_for
+
+from workbench.ui.app import WorkbenchApp
+from workbench.ui.backend import Backend
+from workbench.ui.screens.gate import ApprovalScreen
+from workbench.ui.screens.models import ModelsScreen
+
+pytestmark = pytest.mark.needs_engine
+
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+STATES = ("start", "drafted", "invalid", "approve_spec", "preview", "approve_plan", "done", "models")
+SNAP_OUT = Path("/tmp/workbench-snapshots")
+FIXED_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin what carries time: generated-test summaries and commit ids."""
+    from workbench.integrate import git, monitor
+
+    def tests_pass(plan, template, options, on_output=None):
+        return monitor.CheckResult("pytest", "pytest -q", 0, 0.5, "10 passed", "bwrap",
+                                   summary="10 passed")
+
+    def project_ok(root, template, options, on_output=None):
+        return [monitor.CheckResult(kind, kind, 0, 0.5, "ok", "bwrap", summary="ok")
+                for kind in ("install", "pytest", "ruff")]
+
+    real_commit = git.commit_all
+
+    def commit_all(root, subject, *, step, session_id):
+        real_commit(root, subject, step=step, session_id=session_id)
+        return FIXED_SHA
+
+    monkeypatch.setattr(monitor, "run_generated_tests", tests_pass)
+    monkeypatch.setattr(monitor, "check_project", project_ok)
+    monkeypatch.setattr(git, "commit_all", commit_all)
+
+
+def make_app(size_name: str, state: str) -> WorkbenchApp:
+    out = SNAP_OUT / f"{state}-{size_name}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    backend = Backend(store_factory=fixed_clock_store)
+    return WorkbenchApp(backend, out_dir=out)
+
+
+async def drive(pilot, state: str) -> None:
+    app: WorkbenchApp = pilot.app
+    narrow = app.size.width < 120
+    assert await wait_for(pilot, lambda: app.backend.ready), app.backend.error
+    if state == "start":
+        return
+    if state == "models":
+        app.action_show_models()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        return
+    app.chat.input.value = "convert csv files to json"
+    app.chat.input.focus()
+    await pilot.press("enter")
+    assert await wait_for(pilot, lambda: app.waiting_gate is not None and not app.busy)
+    if state == "drafted":
+        app.action_show_pane("spec")
+        await pilot.pause()
+        app.editor.text_area.move_cursor((0, 0))
+        return
+    if state == "invalid":
+        app.action_show_pane("spec")
+        await pilot.pause()
+        ta = app.editor.text_area
+        ta.move_cursor((1, len("name: ")))
+        await pilot.press("X")
+        assert await wait_for(pilot, lambda: bool(app.editor.errors))
+        return
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+    if state == "approve_spec":
+        return
+    await pilot.press("y")
+    assert await wait_for(pilot, lambda: app.waiting_gate == ("docs", "plan") and not app.busy, 120)
+    assert await wait_for(pilot, lambda: bool(app.preview.files))
+    if state == "preview":
+        app.action_show_pane("preview")
+        owned = sorted(p for p, f in app.preview.files.items() if f.model_owned)
+        app.preview.show_file(owned[0])
+        return
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+    if state == "approve_plan":
+        return
+    await pilot.press("y")
+    assert await wait_for(pilot, lambda: not app.busy and app.stepper.states["monitor"] == "done", 120)
+    if narrow:
+        app.action_show_pane("audit")
+    assert await wait_for(pilot, lambda: app.audit.loaded > 20)
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("size_name", list(SIZES))
+def test_snapshot(snap_compare, pinned, size_name: str, state: str) -> None:
+    app = make_app(size_name, state)
+
+    async def run_before(pilot) -> None:
+        await drive(pilot, state)
+        app.clear_notifications()
+        await pilot.pause(0.3)  # let validation, the plan and the audit page settle
+
+    assert snap_compare(app, terminal_size=SIZES[size_name], run_before=run_before)
