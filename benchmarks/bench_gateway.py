@@ -72,7 +72,7 @@ def _gateway(gw, srv: LoopbackLLM, provider: str, text_len: int) -> float:
     return elapsed, cpu
 
 
-def run(provider: str, tokens: int, rounds: int) -> dict:
+def measure(provider: str, tokens: int, rounds: int) -> dict:
     from workbench.llm.gateway import Gateway, litellm_module
     from workbench.store import Store
 
@@ -104,6 +104,34 @@ def run(provider: str, tokens: int, rounds: int) -> dict:
             "gateway_s": [round(w, 4) for w, _ in gate], "recorded_calls": calls}
 
 
+AREA = "Gateway"
+
+
+def run(quick: bool = False) -> list:
+    """The report runner's entry point (benchmarks/README.md): one row per provider."""
+    from benchmarks.common import Row
+
+    rows = []
+    for provider in (["openai"] if quick else list(MODELS)):
+        tokens, rounds = (5_000, 1) if quick else (20_000, 3)
+        try:
+            r = measure(provider, tokens, rounds)
+        except Exception as exc:  # noqa: BLE001 - a report row, not a crash
+            rows.append(Row.not_measured(f"{tokens:,}-token stream via the gateway ({provider})",
+                                         f"{type(exc).__name__}: {exc}", goal="at most 1.1x"))
+            continue
+        rows.append(Row(
+            what=f"{tokens:,}-token stream via the gateway ({provider}, headless)",
+            reference="bare LiteLLM streaming loop, same loopback server",
+            value=r["gateway_median_s"], ref_value=r["bare_median_s"], unit="s",
+            goal="at most 1.1x", met=r["ratio"] <= 1.1,
+            command=f".venv/bin/python benchmarks/bench_gateway.py --provider {provider} --tokens {tokens}",
+            samples=r["gateway_s"], ref_samples=r["bare_s"],
+            note=f"CPU-time ratio {r['cpu_ratio']:.3f}; {r['recorded_calls']} calls recorded in the store",
+        ))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=20_000)
@@ -112,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     providers = list(MODELS) if args.provider == "all" else [args.provider]
-    results = [run(p, args.tokens, args.rounds) for p in providers]
+    results = [measure(p, args.tokens, args.rounds) for p in providers]
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -185,11 +185,12 @@ class WorkbenchApp(App):
         self.audit.fetch = self.backend.list_events
         self._show_model()
         self._show_state()
-        self.chat.input.focus()
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
         self.first_frame.set()
+        if self.focused is None:
+            self.chat.input.focus()  # after the first frame: focus restyles the pane
         if self.open_backend:
             self._open_backend()
         self._maybe_preload_litellm()
@@ -259,7 +260,7 @@ class WorkbenchApp(App):
         elif self.waiting_gate:
             step, _gate = self.waiting_gate
             label.update(Text.assemble(("◆ waiting for approval: ", "bold"), BY_ID[step].title,
-                                       ("  Ctrl+N to review", "dim")))
+                                       (" · ctrl+n", "dim")))
         elif self.backend.error and not self.backend.ready:
             label.update(Text("engine unavailable", style="bold"))
         elif self.backend.session_id is None:
@@ -439,6 +440,10 @@ class WorkbenchApp(App):
                 self._set_busy(event.message[:80])
         elif kind == ev_kinds.STEP_DONE and step:
             stepper.set_state(step, DONE)
+            if step == "docs" and not self.preview.applied:
+                self.preview.applied = True
+                if self.plan is not None:
+                    self.preview.set_plan(self.plan, self.project_dir)
             if self.waiting_gate and self.waiting_gate[0] == step:
                 self.waiting_gate = None
             await self._step_done(step, event)
@@ -462,8 +467,6 @@ class WorkbenchApp(App):
             if gate == "plan":
                 self._refresh_plan()
             await self._end_turn()
-            what = "the spec" if gate == "spec" else "the plan"
-            self.notify(f"Waiting for your approval of {what}: Ctrl+N to review it.", timeout=6)
         elif kind == ev_kinds.FINISHED:
             await self._end_turn()
             self.notify(event.message or "The lifecycle is complete.", timeout=6)
@@ -610,6 +613,7 @@ class WorkbenchApp(App):
         self.waiting_gate = None
         self.gate_data = {}
         self.plan = None
+        self.preview.applied = False
         self.preview.set_plan({}, None)
         self.editor.draft = ""
         self.editor.text_area.load_text("")
@@ -684,7 +688,8 @@ class WorkbenchApp(App):
         if until in ("review", "approval"):
             until = "approval"  # a review ends at its gate
         self._gate_after_run = True  # reaching a gate from "Next" opens it
-        self._call_engine(f"Running {BY_ID[until].title}…", (self.backend.run, until))
+        self._call_engine(f"Running {BY_ID[until].title}…", *self._save_first(),
+                          (self.backend.run, until))
 
     def action_step_back(self) -> None:
         if self.backend.session_id is None or self.busy:
@@ -712,7 +717,16 @@ class WorkbenchApp(App):
         for sid in STEP_IDS[STEP_IDS.index(step):]:
             stepper.set_state(sid, PENDING)
         self.waiting_gate = None
-        self._call_engine(f"Re-running {BY_ID[step].title}…", (self.backend.rerun, step))
+        self._call_engine(f"Re-running {BY_ID[step].title}…", *self._save_first(),
+                          (self.backend.rerun, step))
+
+    def _save_first(self) -> list[tuple[Any, ...]]:
+        """Engine calls start with the editor's latest text saved (nothing typed is skipped)."""
+        if self.backend.session_id is None or self.editor.text_area.read_only:
+            return []
+        self.editor.flush_save()
+        self._save_latest = self.editor.text
+        return [(self.save_spec_now,)]
 
     def gate_info(self, gate: str) -> GateInfo:
         if gate == "plan":

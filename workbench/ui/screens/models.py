@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
@@ -51,7 +51,7 @@ class ModelsScreen(ModalScreen[None]):
         self.config_path = config_path
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="models-dialog"):
+        with VerticalScroll(id="models-dialog"):
             yield Label("Models", id="models-title")
             table: DataTable = DataTable(id="models-table", cursor_type="row")
             yield table

@@ -75,6 +75,7 @@ class PreviewPane(Horizontal):
         self.files: dict[str, Any] = {}
         self.root: Path | None = None
         self.selected: str | None = None
+        self.applied = False  # True once the apply gate has written the plan to disk
 
     def compose(self) -> ComposeResult:
         tree: Tree[str] = Tree("plan", id="preview-tree")
@@ -111,7 +112,8 @@ class PreviewPane(Horizontal):
             dirs[parts[:-1]].add_leaf(label, data=path)
         n = len(self.files)
         size = sum(len(file_content(f).encode("utf-8")) for f in self.files.values())
-        self.border_subtitle = f"{n} files · {size:,} bytes · not on disk"
+        where = "applied to disk" if self.applied else "not on disk"
+        self.border_subtitle = f"{n} files · {size:,} bytes · {where}"
         if previous in self.files:
             self.show_file(previous)
         elif self.files:
