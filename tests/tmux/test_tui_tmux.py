@@ -62,6 +62,15 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
 
+    def wait_gone(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = self.screen()
+        while text in screen and time.monotonic() < deadline:
+            time.sleep(0.2)
+            screen = self.screen()
+        assert text not in screen, f"{text!r} stayed on the screen:\n{screen}"
+        return screen
+
     def alive(self) -> bool:
         return self.tmux("has-session", "-t", "wb", check=False).returncode == 0
 
@@ -103,7 +112,8 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     t = tmux_at(width, height)
     t.start(workbench_command(), env, work)
 
-    screen = t.wait_for("model offline", 30)
+    t.wait_for("model offline", 30)
+    screen = t.wait_for("Commands", 10)  # the footer, once the first focus has settled
     assert "Lifecycle" in screen or "DESIGN" in screen
     assert "f2" in screen and "Quit" in screen  # the palette key is in the footer
     for title in ("Request captured", "Docs and apply", "Monitor"):
@@ -123,15 +133,17 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
 
     # the command palette on its second key (VS Code keeps ctrl+p)
     t.keys("F2")
-    t.wait_for("Models", 10)
+    t.wait_for("Next step", 10)  # the palette lists the app's commands
+    time.sleep(0.3)
     t.keys("Escape")
+    t.wait_gone("Search for commands", 10)
 
     # approve the spec, then the plan
     t.keys("C-n")
     t.wait_for("Approve this spec?", 10)
     t.keys("y")
     t.wait_for("Docs and apply", 10)
-    t.wait_for("waiting for approval: Docs", 120)
+    t.wait_for("waiting for approval: the plan", 120)
     t.keys("C-n")
     screen = t.wait_for("Apply the plan to disk?", 10)
     assert "files" in screen and "bytes" in screen

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeEngine, FakeStore  # noqa: E402
+from ui_support import FIXED_HUMAN, fixed_clock_store  # noqa: E402
 
 from workbench.identity import Identity  # noqa: E402
 from workbench.ui.backend import Backend, engine_available  # noqa: E402
@@ -62,10 +61,6 @@ def wb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-FIXED_HUMAN = Identity("Ada Tester", "ada@example.com", "git")
-
-
 @pytest.fixture(autouse=True)
 def fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Identity:
     """The same human on every machine (git config differs; snapshots must not)."""
@@ -79,22 +74,6 @@ def fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Identity:
     if hasattr(engine_mod, "human"):
         monkeypatch.setattr(engine_mod, "human", lambda: FIXED_HUMAN)
     return FIXED_HUMAN
-
-
-def fixed_clock_store(path: Path):
-    from workbench.store import Store
-
-    return Store(path, clock=lambda: FIXED_NOW)
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0, step: float = 0.05) -> bool:
-    """Let the app run until `condition()` holds (False after `timeout` seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(step)
-        if condition():
-            return True
-    return False
 
 
 @pytest.fixture

@@ -155,7 +155,7 @@ class FakeEngine:
 
         name = parse_spec(s["spec"]).name
         files = {
-            "structure": {f"src/{name.replace('-', '_')}/__init__.py": ('"""%s"""\n' % name, False),
+            "structure": {f"src/{name.replace('-', '_')}/__init__.py": (f'"""{name}"""\n', False),
                           f"src/{name.replace('-', '_')}/cli.py": ("def main():\n    return 0\n", True)},
             "dependencies": {"pyproject.toml": (f'[project]\nname = "{name}"\nversion = "0.1.0"\n', False)},
             "configuration": {".gitignore": ("__pycache__/\n.venv/\n", False)},

@@ -11,10 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from screen_text import screen_text
 from textual.command import CommandPalette
 from textual.widgets import Tabs
+from ui_support import wait_for
 
 from workbench.lifecycle.events import Event
 from workbench.ui.app import WorkbenchApp
@@ -311,8 +311,9 @@ async def test_switch_model_for_one_step_is_recorded(fake_backend, out_dir, wb_e
         model = "ollama_chat/llama3.1"
         api_base = "http://127.0.0.1:9"
     """))
-    from workbench.ui.backend import Backend
     from fakes import FakeEngine, FakeStore
+
+    from workbench.ui.backend import Backend
 
     backend = Backend(config_path=wb_env / "config.toml", engine_factory=FakeEngine,
                       store_factory=FakeStore)

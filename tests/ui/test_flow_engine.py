@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_HUMAN, wait_for
 from screen_text import screen_text
+from ui_support import FIXED_HUMAN, wait_for
 
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.screens.gate import ApprovalScreen
@@ -138,7 +138,7 @@ async def test_review_failure_is_shown_and_fixed(real_backend, out_dir):
 
 async def test_design_phase_with_a_loopback_model(wb_env, out_dir, monkeypatch):
     """A real model path: LiteLLM over HTTP to a loopback server, streamed into the chat."""
-    from conftest import fixed_clock_store
+    from ui_support import fixed_clock_store
 
     from tests.support.loopback import DEFAULT_SPEC, LoopbackLLM, lifecycle_responder
     from workbench.ui.backend import Backend

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fixed_clock_store, wait_for
+from ui_support import fixed_clock_store, wait_for
 
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.backend import Backend

@@ -318,7 +318,7 @@ def test_two_processes_append_thousands_none_lost(tmp_path):
         for name, batch in (("alpha", 0), ("beta", 5))
     ]
     results = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p, (_out, err) in zip(procs, results):
         assert p.returncode == 0, err
         assert "locked" not in err
     with Store(path) as s:

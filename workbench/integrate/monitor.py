@@ -8,7 +8,6 @@ environment free of API keys, under bubblewrap where available.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess

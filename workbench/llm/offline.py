@@ -106,7 +106,7 @@ class OfflineAgents:
     def __init__(self, template: str = "python-cli"):
         self.template = template
 
-    def for_step(self, step: str) -> "OfflineAgents":
+    def for_step(self, step: str) -> OfflineAgents:
         return self
 
     def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:

@@ -7,10 +7,10 @@ byte for byte (`Spec.raw`).
 """
 
 from workbench.spec.model import (
+    ARGUMENT_TYPES,
     DEFAULT_INTEGRATIONS,
     MAX_SPEC_BYTES,
     OPTION_TYPES,
-    ARGUMENT_TYPES,
     Spec,
     SpecError,
     ident,

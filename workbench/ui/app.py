@@ -3,7 +3,7 @@
 The first frame needs only Textual and the step table. The engine, the store and
 (only when a real model is configured) LiteLLM are loaded in thread workers after
 the first frame. Every engine call runs in a thread worker; the engine's events
-come back as messages, its tokens through a buffer flushed at 30 fps.
+come back as messages, its tokens through a buffer flushed at 20 fps.
 """
 
 from __future__ import annotations
@@ -23,11 +23,20 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Tab, Tabs, TextArea
+from textual.widgets import Footer, Label, Tab, Tabs
 
 from workbench.lifecycle import events as ev_kinds
 from workbench.lifecycle.events import Event
-from workbench.lifecycle.steps import BY_ID, DONE, FAILED, PENDING, RUNNING, STEP_IDS, STEPS, WAITING
+from workbench.lifecycle.steps import (
+    BY_ID,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STEP_IDS,
+    STEPS,
+    WAITING,
+)
 from workbench.ui.backend import OFFLINE, Backend, project_dir, sha256_text
 from workbench.ui.commands import WorkbenchCommands
 from workbench.ui.screens.gate import ApprovalScreen, GateInfo
@@ -35,14 +44,14 @@ from workbench.ui.widgets.audit import AuditPane
 from workbench.ui.widgets.chat import ChatPane, ChatTurn
 from workbench.ui.widgets.preview import PreviewPane, file_content, plan_files
 from workbench.ui.widgets.spec_editor import SpecEditor
-from workbench.ui.widgets.stepper import STATE_LABEL, Stepper
+from workbench.ui.widgets.stepper import Stepper
 
 PANES = ("chat", "spec", "preview", "audit")
 PANE_TITLES = {"chat": "Chat", "spec": "Spec", "preview": "Preview", "audit": "Audit log"}
 AGENT_STEPS = ("analysis", "spec", "review", "implementation", "tests", "monitor")
 PLAN_STEPS = ("implementation", "structure", "dependencies", "configuration", "tests", "docs")
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-FLUSH_INTERVAL = 1 / 30
+FLUSH_INTERVAL = 1 / 20  # tokens are drawn at 20 fps: smooth, with few relayouts
 
 OFFLINE_NOTICE = (
     "**Running offline.** No model key was found, so Workbench uses the built-in "
@@ -185,20 +194,14 @@ class WorkbenchApp(App):
         self.audit.fetch = self.backend.list_events
         self._show_model()
         self._show_state()
+        self.chat.input.focus()  # at once: the first keys typed must not be lost
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
         self.first_frame.set()
-        if self.focused is None:
-            self.chat.input.focus()  # after the first frame: focus restyles the pane
         if self.open_backend:
             self._open_backend()
         self._maybe_preload_litellm()
-
-    def on_descendant_mount(self, event: Any) -> None:
-        if not self.cursor_blink and isinstance(event.widget if hasattr(event, "widget") else None,
-                                                (Input, TextArea)):
-            event.widget.cursor_blink = False
 
     # -- background loading ------------------------------------------------
     @work(thread=True, group="open", exit_on_error=False)
@@ -258,9 +261,10 @@ class WorkbenchApp(App):
             label.update(Text.assemble((SPINNER[self._spin % len(SPINNER)] + " ", "bold"),
                                        self.busy, (f"  {done}/{len(STEPS)}", "dim")))
         elif self.waiting_gate:
-            step, _gate = self.waiting_gate
-            label.update(Text.assemble(("◆ waiting for approval: ", "bold"), BY_ID[step].title,
-                                       (" · ctrl+n", "dim")))
+            step, gate = self.waiting_gate
+            what = "the plan" if (gate == "plan" or step == "docs") else "the spec"
+            label.update(Text.assemble(("◆ waiting for approval: ", "bold"), what,
+                                       ("  ctrl+n to review", "dim")))
         elif self.backend.error and not self.backend.ready:
             label.update(Text("engine unavailable", style="bold"))
         elif self.backend.session_id is None:
@@ -323,6 +327,10 @@ class WorkbenchApp(App):
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        # React only to the tabs' current state: a stale message (the pane changed again
+        # since it was sent) must not switch back, or two panes would ping-pong forever.
+        if event.tab.id != event.tabs.active:
+            return
         pane = (event.tab.id or "tab-chat").removeprefix("tab-")
         if pane != self.active_pane:
             self._activate_pane(pane)
@@ -343,7 +351,7 @@ class WorkbenchApp(App):
     # -- the engine's events ----------------------------------------------
     def _engine_callback(self, event: Event) -> None:
         """Called on the engine's thread. Events keep their order in one queue; the UI
-        drains it at 30 fps (tokens) or at once (any other event)."""
+        drains it at 20 fps (tokens) or at once (any other event)."""
         with self._token_lock:
             self._events.append(event)
         if event.kind != ev_kinds.TOKEN:
@@ -392,7 +400,7 @@ class WorkbenchApp(App):
         assert self.turn is not None
         await self.turn.write(text)
 
-    async def on_engine_wake(self, _message: "EngineWake") -> None:
+    async def on_engine_wake(self, _message: EngineWake) -> None:
         await self.drain_events()
 
     def _start_flushing(self) -> None:
@@ -594,10 +602,11 @@ class WorkbenchApp(App):
         if self.busy:
             self.notify("Wait for the current step, or press Esc to cancel it.", severity="warning")
             return
-        if not self.backend.ready:
-            self.notify(self.backend.error or "The engine is still loading…", severity="warning")
-            if not self.backend.wait_open(0):
-                return
+        if self.backend.error and not self.backend.ready:
+            self.notify(f"The engine could not start: {self.backend.error}", severity="error")
+            return
+        # (if the engine is still loading, the worker waits for it: the request is kept)
+        self.chat.input.value = ""  # accepted: only now is the typed request cleared
         if self.backend.session_id is not None:
             self._reset_session()
         await self.chat.add_turn("You", text=request, kind="human")

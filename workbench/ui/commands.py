@@ -31,7 +31,7 @@ class WorkbenchCommands(Provider):
     """Lifecycle actions and model switching in the command palette."""
 
     @property
-    def wb(self) -> "WorkbenchApp":
+    def wb(self) -> WorkbenchApp:
         return self.app  # type: ignore[return-value]
 
     def _commands(self) -> list[tuple[str, object, str]]:

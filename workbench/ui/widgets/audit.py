@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from textual import work
@@ -30,7 +30,7 @@ def format_time(value: Any) -> str:
         return ""
     try:
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(float(value), tz=timezone.utc).strftime("%H:%M:%S")
+            return datetime.fromtimestamp(float(value), tz=UTC).strftime("%H:%M:%S")
         text = str(value)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).strftime("%H:%M:%S")
     except (ValueError, OverflowError, OSError):

@@ -93,5 +93,4 @@ class ChatPane(Vertical):
         text = event.value.strip()
         if not text:
             return
-        event.input.value = ""
-        self.post_message(self.Submitted(text))
+        self.post_message(self.Submitted(text))  # the app clears the input once it accepts it

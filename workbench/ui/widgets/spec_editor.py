@@ -10,11 +10,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.document._wrapped_document import WrappedDocument
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.document._wrapped_document import WrappedDocument
-from textual.geometry import Size
 from textual.widgets import ContentSwitcher, Static, TextArea
 
 if TYPE_CHECKING:

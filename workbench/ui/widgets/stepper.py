@@ -8,7 +8,16 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from workbench.lifecycle.steps import DONE, FAILED, PENDING, PHASES, RUNNING, STEPS, WAITING, steps_in
+from workbench.lifecycle.steps import (
+    DONE,
+    FAILED,
+    PENDING,
+    PHASES,
+    RUNNING,
+    STEPS,
+    WAITING,
+    steps_in,
+)
 
 GLYPH = {
     PENDING: ("○", "dim"),
