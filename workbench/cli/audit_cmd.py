@@ -202,8 +202,13 @@ def _verify(store, args) -> int:
 
 def _export(store, args) -> int:
     events = store.iter_events(**_filters(args))
-    out = (open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - or stdout
-           if args.output else sys.stdout)
+    try:
+        out = (open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - or stdout
+               if args.output else sys.stdout)
+    except OSError as exc:
+        from workbench.errors import UsageError
+
+        raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
     count = 0
     try:
         if args.format == "jsonl":

@@ -107,34 +107,83 @@ def _open_store():
     return Store(db_path())
 
 
-def _drive(engine, sid: str, yes: bool, console) -> int:
-    from rich.markup import escape
+def _drive(engine, sid: str, yes: bool, console, approve: str | None = None) -> int:
+    """Run until done, a failure or a gate; approve gates with --yes, or one with --approve."""
+    from workbench.identity import human
 
+    via_yes = f"human:{human()} (--yes)"
     while True:
         outcome = engine.run(sid)
-        if outcome.status == "gate" and yes:
+        if outcome.status != "gate":
+            break
+        if approve and outcome.sha256.startswith(approve.lower()):
             engine.approve(sid, outcome.gate, outcome.sha256)
+            approve = None  # one gate, one exact hash
+            continue
+        if approve:
+            raise UsageError(f"--approve {approve}: the {outcome.gate} waiting for approval is "
+                             f"{outcome.sha256[:12]} (see `workbench show {sid[:12]} "
+                             f"{'spec' if outcome.gate == 'spec' else 'plan'}`)")
+        if yes:
+            engine.approve(sid, outcome.gate, outcome.sha256, actor=via_yes)
             continue
         break
     if outcome.status == "done":
         session = engine.store.get_session(sid)
-        console.print(f"[green]done[/]: {escape(session['out_dir'])} (session {sid})", highlight=False)
+        console.print(f"[green]done[/]: {_esc(session['out_dir'])} (session {sid})", highlight=False)
         return EXIT_OK
     if outcome.status == "gate":
-        console.print(
-            f"[yellow]stopped at the {outcome.gate} gate[/]: {escape(outcome.message)}. "
-            f"Review it, then run `workbench resume {sid} --yes` to approve and continue.",
-            highlight=False, soft_wrap=True)
+        _print_gate(engine, sid, outcome, console)
         return EXIT_GATE
     # failed: one line on stderr, exit 1
-    raise_step_failed(outcome)
+    raise_step_failed(outcome, sid)
     return 1
 
 
-def raise_step_failed(outcome) -> None:
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _print_gate(engine, sid: str, outcome, console) -> None:
+    short = sid[:12]
+    what = "spec" if outcome.gate == "spec" else "plan"
+    console.print(f"[yellow]stopped at the {outcome.gate} gate[/]: {_esc(outcome.message)}",
+                  highlight=False, soft_wrap=True)
+    if outcome.gate == "spec":
+        for f in engine.findings(sid):
+            console.print(f"  {f['severity']:<8} {_esc(f['location'])}: {_esc(f['text'])}",
+                          highlight=False, soft_wrap=True)
+    else:
+        d = outcome.data
+        console.print(f"  {d.get('files')} files, {d.get('bytes', 0):,} bytes "
+                      f"({d.get('integration_files', 0)} of them CI, devcontainer and release files "
+                      "committed after the scaffold)", highlight=False)
+    console.print(
+        f"  read it:     workbench show {short} {what}\n"
+        + (f"  change it:   workbench resume {short} --spec FILE\n" if what == "spec" else "")
+        + f"  approve it:  workbench resume {short} --approve {outcome.sha256[:12]}\n"
+        f"  approve all: workbench resume {short} --yes",
+        highlight=False, soft_wrap=True)
+
+
+def raise_step_failed(outcome, sid: str) -> None:
     from workbench.errors import WorkbenchError
 
-    raise WorkbenchError(outcome.message, 1)
+    raise WorkbenchError(f"{outcome.message} (fix it, then `workbench resume {sid[:12]}`)", 1)
+
+
+def _notes(provider, console) -> None:
+    """Say it when Workbench falls back: no model key, no git identity."""
+    from workbench.identity import human
+
+    for w in getattr(provider, "warnings", []) or []:
+        console.print(f"[yellow]note[/]: {_esc(str(w))}", highlight=False, soft_wrap=True)
+    who = human()
+    if who.source != "git":
+        console.print(f"[yellow]note[/]: no git identity (git config user.name/user.email); "
+                      f"commits are authored as {_esc(str(who))}", highlight=False, soft_wrap=True)
 
 
 def cmd_new(args) -> int:
@@ -172,6 +221,7 @@ def cmd_new(args) -> int:
                        spec_source=str(args.spec) if args.spec else "spec.md")
     console.print(f"session {sid} · model {getattr(provider.for_step('spec'), 'label', 'offline')} · "
                   f"template {template}", style="dim", highlight=False)
+    _notes(provider, console)
     return _drive(engine, sid, args.yes, console)
 
 
@@ -196,7 +246,52 @@ def cmd_resume(args) -> int:
     console = Console(highlight=False)
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
     engine = Engine(store, provider, HeadlessView(console), options)
-    return _drive(engine, session["id"], args.yes, console)
+    if args.spec:
+        from workbench.spec import load_spec
+
+        spec = load_spec(args.spec)  # parse errors: exit 2; validation happens in review
+        engine.save_spec_edit(session["id"], spec.raw.decode("utf-8"))
+        console.print(f"spec replaced from {_esc(args.spec)} ({spec.sha256[:12]})", highlight=False)
+    return _drive(engine, session["id"], args.yes, console, approve=args.approve)
+
+
+def cmd_show(args) -> int:
+    """Print what a session holds: its spec, the review findings, the plan, or its steps."""
+    import json
+    import sys
+
+    store = _open_store()
+    session = _find_session(store, args.session)
+    sid = session["id"]
+    what = args.what
+    if what == "spec":
+        spec = store.get_spec_version(sid)
+        if spec is None:
+            raise UsageError(f"session {sid[:12]} has no spec yet")
+        sys.stdout.write(spec["text"])
+    elif what == "analysis":
+        sys.stdout.write(store.get_output(sid, "analysis", "analysis") or "")
+    elif what == "findings":
+        raw = store.get_output(sid, "review", "findings")
+        for f in json.loads(raw) if raw else []:
+            print(f"{f['severity']:<8} {f['location']}: {f['text']}"
+                  + (f" (suggestion: {f['suggestion']})" if f.get("suggestion") else ""))
+    elif what == "plan":
+        from workbench.lifecycle.engine import Engine
+        from workbench.llm.offline import OfflineAgents
+
+        plan = Engine(store, OfflineAgents()).plan(sid)
+        for path, f in sorted(plan.files.items()):
+            mark = "model" if f.model_owned else ""
+            print(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}")
+        print(f"{len(plan.files)} files, {plan.total_bytes:,} bytes, sha256 {plan.sha256}")
+    else:
+        steps = store.get_steps(sid)
+        print(f"session {sid}  status {session.get('status')}  out {session.get('out_dir')}")
+        for step in STEP_IDS:
+            st = steps.get(step, {})
+            print(f"  {BY_ID[step].phase:<9} {step:<15} {st.get('status', 'pending'):<8} {st.get('message') or ''}")
+    return EXIT_OK
 
 
 def cmd_sessions(args) -> int:
@@ -212,4 +307,4 @@ def cmd_sessions(args) -> int:
     return EXIT_OK
 
 
-__all__ = ["STEP_IDS", "cmd_new", "cmd_resume", "cmd_sessions", "check_out_dir"]
+__all__ = ["STEP_IDS", "check_out_dir", "cmd_new", "cmd_resume", "cmd_sessions", "cmd_show"]

@@ -47,8 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="resume a session where it stopped")
     resume.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
     resume.add_argument("--yes", action="store_true", help="approve at every gate")
-    resume.add_argument("--allow-unsandboxed", action="store_true")
-    resume.add_argument("--no-monitor", action="store_true")
+    resume.add_argument("--approve", metavar="SHA",
+                        help="approve only the gate now waiting, and only if its sha256 starts with SHA")
+    resume.add_argument("--spec", metavar="FILE", help="replace the session's spec with this file first")
+    resume.add_argument("--allow-unsandboxed", action="store_true",
+                        help="run generated code without bubblewrap when it is missing")
+    resume.add_argument("--no-monitor", action="store_true", help="skip the final monitor step")
+
+    show = sub.add_parser("show", help="print a session's spec, findings, plan or steps")
+    show.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
+    show.add_argument("what", nargs="?", default="steps",
+                      choices=["steps", "spec", "analysis", "findings", "plan"])
 
     sub.add_parser("sessions", help="list recent sessions and where they stopped")
     sub.add_parser("templates", help="list available templates")
@@ -88,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench audit list | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _dispatch(parser, args) -> int:
@@ -96,7 +110,7 @@ def _dispatch(parser, args) -> int:
         from workbench.ui.app import run
 
         return run() or 0
-    if cmd in ("new", "resume", "sessions"):
+    if cmd in ("new", "resume", "sessions", "show"):
         from workbench.cli import headless
 
         return getattr(headless, f"cmd_{cmd}")(args)

@@ -47,10 +47,8 @@ def init(root: Path) -> None:
          "init", "--quiet", "--initial-branch=main", str(root)],
         env=env,
     )
-    repo = git.Repo(root)
-    with repo.config_writer() as cw:
-        cw.set_value("core", "hooksPath", "/dev/null")
-        cw.set_value("core", "fsmonitor", "false")
+    # Nothing is written into the repository's own config: the user's hooks keep working
+    # for their commits; Workbench's commits are protected by the environment above.
 
 
 def trailers(step: str, session_id: str) -> str:

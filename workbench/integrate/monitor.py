@@ -100,8 +100,12 @@ def _skipped(kind: str, why: str) -> CheckResult:
     return CheckResult(kind, "", 0, 0.0, why, "none", skipped=True, summary=why)
 
 
-def run_generated_tests(plan, template: str, options, on_output: Output | None = None) -> CheckResult:
-    """Write the plan to a temporary folder and run its tests there."""
+def run_generated_tests(plan, template: str, options, on_output: Output | None = None,
+                        dependencies: list[str] | None = None) -> CheckResult:
+    """Write the plan to a temporary folder and run its tests there.
+
+    The spec's dependencies, if any, are installed first into a throwaway virtualenv
+    (outside the sandbox: it needs the package index); the tests then run sandboxed."""
     from workbench.safety.paths import write_file
 
     with tempfile.TemporaryDirectory(prefix="workbench-tests-") as tmp:
@@ -114,8 +118,17 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
             if not bats:
                 return _skipped("bats", "bats is not installed (apt-get install bats)")
             return _run("bats", [bats, "test"], root, options, [root], on_output=on_output)
+        python = sys.executable
+        if dependencies:
+            python = str(_venv_with_workbench_tools(Path(tmp) / "venv"))
+            install = _run("install", [sys.executable, "-m", "pip", "--python", python, "install",
+                                       "--quiet", "--disable-pip-version-check", *dependencies],
+                           root, options, [], on_output=on_output, sandboxed=False)
+            if install.exit_code != 0:
+                install.summary = f"installing the spec's dependencies failed: {install.summary}"
+                return install
         env = {"PYTHONPATH": str(root / "src"), **PYTEST_ENV}
-        return _run("pytest", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        return _run("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                     root, options, [root], env, on_output)
 
 

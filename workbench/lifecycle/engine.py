@@ -124,6 +124,10 @@ class Engine:
         steps = self.store.get_steps(sid)
         return {s: steps.get(s, {}).get("status", PENDING) for s in STEP_IDS}
 
+    def status_messages(self, sid: str) -> dict[str, str]:
+        steps = self.store.get_steps(sid)
+        return {s: steps.get(s, {}).get("message") or "" for s in STEP_IDS}
+
     def current_spec(self, sid: str) -> dict | None:
         return self.store.get_spec_version(sid)
 
@@ -133,6 +137,7 @@ class Engine:
         import hashlib
 
         refuse_secrets(text, "spec.md", UsageError)
+        self._refuse_after_apply(sid, "edit the spec")
         prev = self.store.get_spec_version(sid)
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if prev is not None and prev["sha256"] == sha:
@@ -157,6 +162,8 @@ class Engine:
         """Approve one exact spec version or plan (by hash)."""
         who = actor or f"human:{human()}"
         expected = self.gate_sha(sid, gate)
+        if gate == GATE_PLAN and self.status(sid).get("docs") != WAITING:
+            expected = None
         if expected is None:
             raise UsageError(f"nothing to approve at the {gate} gate yet")
         if sha256 != expected:
@@ -197,15 +204,19 @@ class Engine:
         appr = self.store.get_approval(sid, gate)
         return bool(sha and appr and appr["sha256"] == sha)
 
+    def _refuse_after_apply(self, sid: str, what: str) -> None:
+        if self.status(sid).get("docs") == DONE:
+            out = self._session(sid)["out_dir"]
+            raise UsageError(
+                f"cannot {what}: the plan is already applied to {out}; start a new session to "
+                "scaffold again (the applied project is never overwritten)")
+
     def step_back(self, sid: str, step: str) -> None:
         """Make `step` and every step after it pending again (outputs stay, versioned)."""
         if step not in BY_ID:
             raise UsageError(f"unknown step '{step}' (steps: {', '.join(STEP_IDS)})")
-        session = self._session(sid)
-        if index(step) <= index("docs") and self.status(sid).get("docs") == DONE:
-            raise UsageError(
-                f"the plan is already applied to {session['out_dir']}; start a new session to "
-                "scaffold again (the applied project is never overwritten)")
+        if index(step) <= index("docs"):
+            self._refuse_after_apply(sid, f"step back to {step}")
         for s in STEP_IDS[index(step):]:
             self.store.set_step(sid, s, PENDING, f"stepped back to {step}")
         self.store.audit(sid, f"human:{human()}", step, "step_back", f"stepped back to {step}")
@@ -224,13 +235,19 @@ class Engine:
 
     # ------------------------------------------------------------------ run loop
     def run(self, sid: str, until: str | None = None) -> Outcome:
-        """Run pending steps in order until a gate, a failure, `until` or the end."""
+        """Run pending steps in order until a gate, a failure, `until` or the end.
+
+        One process at a time runs a session: a second one is refused (exit 2)."""
         self._session(sid)
+        with session_lock(self.store, sid):
+            return self._run_locked(sid, until)
+
+    def _run_locked(self, sid: str, until: str | None) -> Outcome:
         statuses = self.status(sid)
         for step in STEPS:
             if statuses[step.id] == DONE:
                 if until == step.id:
-                    break
+                    return Outcome("paused", sid, step.id, message=f"{step.id} is already done")
                 continue
             outcome = self._run_step(sid, step.id)
             if outcome is not None:
@@ -249,6 +266,11 @@ class Engine:
         started = time.monotonic()
         try:
             result = handler(sid)
+        except KeyboardInterrupt:
+            self.store.set_step(sid, step, PENDING, "interrupted")
+            self.store.update_session(sid, status="interrupted")
+            self.store.audit(sid, "workbench", step, "interrupted", f"{step} interrupted; resume to continue")
+            raise
         except WorkbenchError as exc:
             reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
             return self._fail(sid, step, reason)
@@ -291,7 +313,7 @@ class Engine:
     def _step_analysis(self, sid: str) -> str:
         session = self._session(sid)
         agents = self.provider.for_step("analysis")
-        context = _project_context(Path(session["out_dir"]))
+        context = _project_context(_enclosing_repo(Path(session["out_dir"])))
         text = agents.analyse(self._ctx(sid, "analysis"), session["request"], context)
         self.store.put_output(sid, "analysis", "analysis", text)
         self.store.audit(sid, self._agent_actor(agents), "analysis", "analysis", "request analysed")
@@ -428,9 +450,12 @@ class Engine:
         attempts = 0
         while True:
             plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
-            result = monitor.run_generated_tests(plan, spec.template, self.options,
-                                                 on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "tests", line))
-            self.store.record_run(sid, "tests", "tests", result.command, result.exit_code,
+            result = monitor.run_generated_tests(
+                plan, spec.template, self.options,
+                on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "tests", line),
+                dependencies=spec.data.get("dependencies") or [])
+            self.store.record_run(sid, "tests", "tests", result.command,
+                                  None if result.skipped else result.exit_code,
                                   result.duration_s, result.output[-20000:], result.sandbox)
             self.store.audit(sid, "workbench", "tests", "test_run",
                              f"generated tests: {result.summary} (sandbox: {result.sandbox})",
@@ -455,20 +480,30 @@ class Engine:
         from workbench.scaffold import apply_plan
 
         summary = self._scaffold_step(sid, "docs")
-        plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
-        self.store.put_output(sid, "docs", "plan_sha256", plan.sha256)
+        # The approved plan is everything Workbench will write: the scaffold and the
+        # integration files (CI, devcontainer, release) committed after it.
+        full = self.plan(sid)
+        self.store.put_output(sid, "docs", "plan_sha256", full.sha256)
         if not self.is_approved(sid, GATE_PLAN):
-            return self._gate(sid, "docs", GATE_PLAN, plan.sha256, {
-                "files": len(plan.files), "bytes": plan.total_bytes,
+            later = sum(1 for f in full.files.values() if f.step in INTEGRATION_FILE_STEPS)
+            return self._gate(sid, "docs", GATE_PLAN, full.sha256, {
+                "files": len(full.files), "bytes": full.total_bytes, "integration_files": later,
+                "paths": sorted(full.files),
             })
-        secrets = [f for path, pf in sorted(plan.files.items()) for f in scan_text(pf.content, path)]
+        plan = full.for_steps(SCAFFOLD_STEPS)
+        secrets = [f for path, pf in sorted(full.files.items()) for f in scan_text(pf.content, path)]
         if secrets:
             first = secrets[0]
             raise StepFailed("docs", f"{first.path}:{first.line}: looks like a secret ({first.kind}: "
                                      f"{first.masked}); remove it from the spec or model output")
         session = self._session(sid)
-        apply_plan(plan, Path(session["out_dir"]))
-        self.store.audit(sid, f"human:{human()}", "docs", "plan_applied",
+        target = Path(session["out_dir"])
+        if self.store.get_output(sid, "docs", "applying") == full.sha256 and _matches(plan, target):
+            pass  # applied before a crash, not yet recorded: nothing to do again
+        else:
+            self.store.put_output(sid, "docs", "applying", full.sha256)
+            apply_plan(plan, target)
+        self.store.audit(sid, "workbench", "docs", "plan_applied",
                          f"applied {len(plan.files)} files to {session['out_dir']}",
                          payload={"sha256": plan.sha256, "files": len(plan.files)})
         return f"{summary}; applied {len(plan.files)} files ({plan.total_bytes:,} bytes)"
@@ -516,7 +551,12 @@ class Engine:
 
         cleanup_temp_files(self._project(sid))  # leftovers of a run killed mid-write
 
-        plan = self.plan(sid, steps={step})
+        self._approved_spec(sid)
+        full = self.plan(sid)
+        appr = self.store.get_approval(sid, GATE_PLAN)
+        if appr is None or appr["sha256"] != full.sha256:
+            raise StepFailed(step, "the files to write are not the approved plan; step back to docs")
+        plan = full.for_steps({step})
         if not plan.files:
             return f"no {what} requested by the spec"
         ci.validate_plan_files(plan)
@@ -543,15 +583,54 @@ class Engine:
                                         on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line))
         failed = [r for r in results if r.exit_code != 0 and not r.skipped]
         for r in results:
-            self.store.record_run(sid, "monitor", r.kind, r.command, r.exit_code, r.duration_s,
-                                  r.output[-20000:], r.sandbox)
+            # a check that could not run is recorded as unknown (NULL), never as a pass
+            self.store.record_run(sid, "monitor", r.kind, r.command, None if r.skipped else r.exit_code,
+                                  r.duration_s, r.output[-20000:], r.sandbox)
             self.store.audit(sid, "agent:Learning", "monitor", "test_run",
                              f"{r.kind}: {r.summary} (sandbox: {r.sandbox})",
                              payload={"exit_code": r.exit_code, "skipped": r.skipped})
-        text = "; ".join(f"{r.kind} {r.summary}" for r in results)
+        text = "; ".join(f"{r.kind} {'not run: ' if r.skipped else ''}{r.summary}" for r in results)
+        if any(r.skipped for r in results):
+            text += " (UNVERIFIED: a check could not run)"
         if failed:
             raise StepFailed("monitor", f"{failed[0].kind} failed: {failed[0].summary}")
         return text or "nothing to check"
+
+
+class session_lock:
+    """An advisory lock per session beside the database, held while a process runs it."""
+
+    def __init__(self, store, sid: str):
+        path = getattr(store, "path", None)
+        self.file = (Path(path).parent / "locks" / f"{sid}.lock") if path else None
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+        import os
+
+        if self.file is None:
+            return self
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(self.fd)
+            self.fd = None
+            raise UsageError(f"session {self.file.stem[:12]} is being run by pid {holder}; "
+                             "wait for it to finish") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def refuse_secrets(text: str, source: str, error) -> None:
@@ -569,6 +648,25 @@ def _version() -> str:
     from workbench import __version__
 
     return __version__
+
+
+def _matches(plan, target: Path) -> bool:
+    """Does `target` hold exactly the plan's files (an apply that finished)?"""
+    try:
+        return all((target / p).read_text("utf-8") == f.content for p, f in plan.files.items())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _enclosing_repo(out: Path) -> Path:
+    """The existing repository the new project is created in, if any (else the folder above)."""
+    cur = out.parent
+    while True:
+        if (cur / ".git").exists():
+            return cur
+        if cur.parent == cur:
+            return out.parent
+        cur = cur.parent
 
 
 def _project_context(root: Path) -> str:

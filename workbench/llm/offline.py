@@ -36,7 +36,7 @@ def _words(request: str) -> list[str]:
 
 
 def suggest_name(request: str) -> str:
-    """A sensible kebab-case tool name from a request ("Convert CSV files to JSON" -> "csv-json")."""
+    """A sensible kebab-case tool name from a request ("Convert CSV files to JSON" -> "csv-files")."""
     words = [w for w in _words(request) if w not in STOPWORDS and w not in VERBS]
     name = "-".join(words[:2])
     if len(name) < 2:

@@ -124,6 +124,14 @@ def apply_plan(plan: Plan, target: Path) -> Path:
         for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
             _fsync_path(d, directory=True)
         check_target(target)  # it may have changed while we built the tree
+        if target.is_dir():
+            # An existing empty directory (often the user's current one, `--out .`) is
+            # kept: renaming over it would leave their shell in a deleted directory.
+            # Its entries are moved in one by one instead.
+            _move_entries(tmp, target)
+            os.rmdir(tmp)
+            _fsync_path(target, directory=True)
+            return target
         try:
             os.rename(tmp, target)
         except OSError as exc:
@@ -135,6 +143,14 @@ def apply_plan(plan: Plan, target: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _move_entries(src: Path, dest: Path) -> None:
+    for entry in sorted(os.listdir(src)):
+        try:
+            os.rename(src / entry, dest / entry)
+        except OSError as exc:
+            raise WorkbenchError(f"{dest}: cannot move {entry} into place: {exc.strerror}") from None
 
 
 def write_plan_files(plan: Plan, root: Path, steps: Iterable[str] | None = None) -> list[str]:

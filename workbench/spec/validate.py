@@ -26,6 +26,8 @@ COMMAND_FIELDS = ("name", "summary", "arguments", "options")
 ARGUMENT_FIELDS = ("name", "type", "help", "choices")
 OPTION_FIELDS = ("name", "type", "help", "choices", "default")
 RESERVED_OPTIONS = ("help",)
+# A project named like its own test or build tools could not be installed beside them.
+RESERVED_TOOL_NAMES = ("pytest", "ruff", "pip", "setuptools", "wheel", "bats", "shellcheck")
 
 
 class _Collector:
@@ -45,7 +47,9 @@ def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[Sp
         if key not in TOP_FIELDS:
             c.add((key,), f"unknown field (expected one of: {', '.join(TOP_FIELDS)})")
 
-    _name(c, front, ("name",), required=True, max_len=40, min_len=2)
+    name = _name(c, front, ("name",), required=True, max_len=40, min_len=2)
+    if name in RESERVED_TOOL_NAMES:
+        c.add(("name",), f"'{name}' is the name of a tool the generated project itself depends on")
     _line_string(c, front, ("summary",), required=True)
     template = front.get("template")
     if "template" not in front:
@@ -74,7 +78,9 @@ def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[Sp
     deps = front.get("dependencies", [])
     if deps is None:
         deps = []
-    if not isinstance(deps, list):
+    if deps and template == "bash-cli":
+        c.add(("dependencies",), "bash-cli projects install no dependencies; remove them or use python-cli")
+    elif not isinstance(deps, list):
         c.add(("dependencies",), "must be a list of PEP 508 requirement strings")
     else:
         for i, dep in enumerate(deps):
@@ -250,7 +256,7 @@ def _dependency(c, dep, path) -> None:
     try:
         req = Requirement(dep)
     except InvalidRequirement as exc:
-        c.add(path, f"not a valid PEP 508 requirement: {exc}")
+        c.add(path, f"not a valid PEP 508 requirement: {str(exc).splitlines()[0]}")
         return
     if req.url:
         c.add(path, "direct URL requirements are not allowed")
