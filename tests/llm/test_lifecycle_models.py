@@ -38,6 +38,12 @@ def test_design_phase_per_provider(provider, srv, keys, store, tmp_path):
     assert [c["step"] for c in calls] == ["analysis", "spec", "review"]
     assert all(c["outcome"] == "ok" and c["cost"] is not None for c in calls)
     assert any(e.kind == "token" and e.step == "spec" for e in events)
+    # the audit trail carries each agent step's tokens and cost
+    done = {e["step"]: e for e in store.list_events(session=sid, action="step_done", limit=50)}
+    spec_call = calls[1]
+    assert done["spec"]["tokens"] == spec_call["prompt_tokens"] + spec_call["completion_tokens"] > 0
+    assert done["spec"]["cost"] == pytest.approx(spec_call["cost"])
+    assert done["request"]["tokens"] is None
     dump = "\n".join(store.conn.iterdump())
     for secret in keys.values():
         assert secret not in dump

@@ -264,6 +264,7 @@ class Engine:
         self.store.update_session(sid, current_step=step, status="running")
         self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
         started = time.monotonic()
+        calls_before = self._last_call_id(sid)
         try:
             result = handler(sid)
         except KeyboardInterrupt:
@@ -280,10 +281,25 @@ class Engine:
             return result
         message = result or "done"
         self.store.set_step(sid, step, DONE, message)
+        tokens, cost = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
-                         payload={"seconds": round(time.monotonic() - started, 3)})
+                         payload={"seconds": round(time.monotonic() - started, 3)},
+                         tokens=tokens, cost=cost)
         self.emit(ev.STEP_DONE, sid, step, message)
         return None
+
+    def _last_call_id(self, sid: str) -> int:
+        calls = self.store.list_model_calls(sid)
+        return calls[-1]["id"] if calls else 0
+
+    def _usage_since(self, sid: str, step: str, after_id: int) -> tuple[int | None, float | None]:
+        """Tokens and cost of this step's model calls (cost None when any price is unknown)."""
+        calls = [c for c in self.store.list_model_calls(sid) if c["id"] > after_id and c["step"] == step]
+        if not calls:
+            return None, None
+        tokens = sum((c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0) for c in calls)
+        costs = [c["cost"] for c in calls]
+        return tokens, (None if any(c is None for c in costs) else sum(costs))
 
     def _fail(self, sid: str, step: str, reason: str) -> Outcome:
         from workbench.safety.redact import redact

@@ -42,7 +42,7 @@ from workbench.ui.commands import WorkbenchCommands
 from workbench.ui.screens.gate import ApprovalScreen, GateInfo
 from workbench.ui.widgets.audit import AuditPane
 from workbench.ui.widgets.chat import ChatPane, ChatTurn
-from workbench.ui.widgets.preview import PreviewPane, file_content, plan_files
+from workbench.ui.widgets.preview import LATER_STEPS, PreviewPane, file_content, plan_files
 from workbench.ui.widgets.spec_editor import SpecEditor
 from workbench.ui.widgets.stepper import Stepper
 
@@ -749,8 +749,12 @@ class WorkbenchApp(App):
                 "".join(f"{p}\0{file_content(files[p])}\0" for p in sorted(files)))
             count = engine_says.get("files", len(files))
             owned = sum(1 for f in files.values() if getattr(f, "model_owned", False))
+            later = engine_says.get("integration_files")
+            if later is None:
+                later = sum(1 for f in files.values() if getattr(f, "step", "") in LATER_STEPS)
+            detail = f"{owned} model-owned" + (f", {later} by the integrate steps" if later else "")
             return GateInfo("plan", sha, "Apply the plan to disk?", (
-                ("files", f"{count} ({owned} model-owned)"),
+                ("files", f"{count} ({detail})"),
                 ("size", f"{size:,} bytes"),
                 ("into", str(self.project_dir or self.out_dir)),
                 ("sha256", sha),

@@ -220,14 +220,9 @@ class Backend:
         self._need().save_spec_edit(self.session_id, text)
 
     def plan(self) -> Any:
-        """The plan the apply gate approves: the scaffold steps' files."""
-        engine = self._need()
-        try:
-            from workbench.lifecycle.engine import SCAFFOLD_STEPS
-
-            return engine.plan(self.session_id, steps=set(SCAFFOLD_STEPS))
-        except ImportError:
-            return engine.plan(self.session_id)
+        """The plan the apply gate approves: every file Workbench will write (the scaffold,
+        then the integration files the integrate steps commit)."""
+        return self._need().plan(self.session_id)
 
     def cancel(self) -> bool:
         """Ask the engine to cancel the running agent turn."""

@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Label, Static, Tree
 
 MAX_PREVIEW_CHARS = 200_000
+LATER_STEPS = ("cicd", "codespace", "deploy")  # written and committed by the integrate steps
 LEXERS = {
     ".py": "python", ".toml": "toml", ".md": "markdown", ".yml": "yaml", ".yaml": "yaml",
     ".json": "json", ".sh": "bash", ".bats": "bash", ".cfg": "ini", ".ini": "ini",
@@ -109,6 +110,8 @@ class PreviewPane(Horizontal):
             label = Text(parts[-1])
             if getattr(pf, "model_owned", False):
                 label.append(" ✎ model", style="italic")
+            if getattr(pf, "step", "") in LATER_STEPS:
+                label.append(f" ↳{pf.step}", style="dim")
             dirs[parts[:-1]].add_leaf(label, data=path)
         n = len(self.files)
         size = sum(len(file_content(f).encode("utf-8")) for f in self.files.values())
