@@ -575,7 +575,7 @@ class Engine:
         plan = full.for_steps({step})
         if not plan.files:
             return f"no {what} requested by the spec"
-        ci.validate_plan_files(plan)
+        ci.validate_plan_files(plan, step, lint_ahead=full.for_steps(INTEGRATION_FILE_STEPS))
         write_plan_files(plan, self._project(sid), {step})
         sha = self._commit(sid, step, f"Add {what}")
         return f"{len(plan.files)} file(s) validated and committed ({sha[:12]})"
