@@ -34,18 +34,18 @@ def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pin what carries time: generated-test summaries and commit ids."""
     from workbench.integrate import git, monitor
 
-    def tests_pass(plan, template, options, on_output=None):
+    def tests_pass(plan, template, options, on_output=None, **_kw):
         return monitor.CheckResult("pytest", "pytest -q", 0, 0.5, "10 passed", "bwrap",
                                    summary="10 passed")
 
-    def project_ok(root, template, options, on_output=None):
+    def project_ok(root, template, options, on_output=None, **_kw):
         return [monitor.CheckResult(kind, kind, 0, 0.5, "ok", "bwrap", summary="ok")
                 for kind in ("install", "pytest", "ruff")]
 
     real_commit = git.commit_all
 
-    def commit_all(root, subject, *, step, session_id):
-        real_commit(root, subject, step=step, session_id=session_id)
+    def commit_all(root, subject, *args, **kwargs):
+        real_commit(root, subject, *args, **kwargs)
         return FIXED_SHA
 
     monkeypatch.setattr(monitor, "run_generated_tests", tests_pass)
