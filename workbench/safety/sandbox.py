@@ -302,6 +302,30 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+_SHADOWED = ("/tmp", "/var/tmp")  # fresh tmpfs inside the sandbox
+
+
+def _tool_paths(cmd: list[str]) -> list[str]:
+    """Interpreter and tool folders that live under a path the sandbox replaces with a
+    tmpfs (a checkout or virtualenv in /tmp): bound back read-only so they still run."""
+    import shutil
+    import sys
+
+    found = set()
+    exe = cmd[0] if os.sep in cmd[0] else (shutil.which(cmd[0]) or cmd[0])
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(exe)),
+              os.path.dirname(os.path.realpath(exe)), os.path.dirname(os.path.realpath(sys.executable))):
+        real = os.path.realpath(p)
+        if os.path.isdir(real) and any(_is_under(real, t) for t in _SHADOWED):
+            found.add(real)
+            # a virtualenv: its whole tree (site-packages beside bin/)
+            if os.path.basename(real) == "bin" and os.path.exists(os.path.join(real, "..", "pyvenv.cfg")):
+                found.add(os.path.realpath(os.path.join(real, "..")))
+    # the outermost of nested paths is enough
+    keep = [p for p in sorted(found) if not any(p != q and _is_under(p, q) for q in found)]
+    return keep
+
+
 def run(
     cmd: list[str],
     cwd: Path,
@@ -350,6 +374,8 @@ def run(
             priv = list(_probe_flags(bwrap)[0] or ())
             full = [bwrap, *_BASE_FLAGS, *priv, "--dir", home]
             full += _hide_flags([cwd_real, *writable_real])
+            for r in _tool_paths(cmd):  # read-only again where a tmpfs would hide them
+                full += ["--ro-bind", r, r]
             for w in [cwd_real, *writable_real]:
                 full += ["--bind", w, w]
             full += ["--chdir", cwd_real, "--"]
