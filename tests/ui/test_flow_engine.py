@@ -170,3 +170,30 @@ async def test_design_phase_with_a_loopback_model(wb_env, out_dir, monkeypatch):
             review = next(t for t in app.chat.turns if t.role == "Reviewer agent")
             assert "Consider an --output option." in review.text
             assert "litellm" in sys.modules
+
+
+async def test_resume_a_session_keeps_the_edited_spec_and_the_gate(real_backend, wb_env, out_dir):
+    """A terminal that died mid-edit: `workbench --session ID` brings back the saved edit."""
+    from workbench.lifecycle.engine import Engine
+    from workbench.llm.offline import OfflineAgents
+    from workbench.paths import db_path
+    from workbench.store import Store
+
+    store = Store(db_path())
+    engine = Engine(store, OfflineAgents())
+    sid = engine.start(REQUEST, out_dir / "tool")
+    engine.run(sid)
+    edited = store.get_spec_version(sid)["text"] + "\n- Typed before the terminal died.\n"
+    engine.save_spec_edit(sid, edited)  # what the editor's autosave wrote
+    store.close()
+
+    app = WorkbenchApp(real_backend, out_dir=out_dir, resume_session=sid[:10])
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: real_backend.session_id == sid)
+        assert app.editor.text == edited
+        assert app.stepper.states["spec"] == "done" and app.stepper.states["review"] == "pending"
+        assert "Resumed session" in " ".join(t.text for t in app.chat.turns)
+        # continuing reviews the edit and stops at the gate for exactly that version
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: app.waiting_gate == ("approval", "spec") and not app.busy)
+        assert real_backend.store.get_spec_version(sid)["text"] == edited

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, opens the TUI.",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    p.add_argument("--session", metavar="ID", help="open the TUI on an earlier session (id or prefix)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     new = sub.add_parser("new", help="run the whole lifecycle headless",
@@ -109,7 +110,7 @@ def _dispatch(parser, args) -> int:
     if cmd is None:
         from workbench.ui.app import run
 
-        return run() or 0
+        return run(session=args.session) or 0
     if cmd in ("new", "resume", "sessions", "show"):
         from workbench.cli import headless
 

@@ -101,8 +101,10 @@ class WorkbenchApp(App):
         out_dir: Path | None = None,
         cursor_blink: bool | None = None,
         open_backend: bool = True,
+        resume_session: str | None = None,
     ) -> None:
         super().__init__()
+        self.resume_session = resume_session
         self.backend = backend or Backend()
         self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
         self.cursor_blink = (not env_flag("WORKBENCH_NO_BLINK")) if cursor_blink is None else cursor_blink
@@ -217,12 +219,36 @@ class WorkbenchApp(App):
     def _backend_ready(self) -> None:
         self._show_state()
         self.audit.reload()
+        if self.resume_session:
+            self.call_later(self._resume, self.resume_session)
         try:
             from workbench.scaffold import list_templates
 
             self.editor.templates = [t.id for t in list_templates()]
         except Exception:  # noqa: BLE001 - validation without the template list
             self.editor.templates = None
+
+    async def _resume(self, prefix: str) -> None:
+        """Reopen a session (`workbench --session ID`): its steps, its last spec, its gate."""
+        store = self.backend.store
+        matches = store.find_sessions(prefix) if hasattr(store, "find_sessions") else []
+        if len(matches) != 1:
+            why = "no session matches" if not matches else f"{len(matches)} sessions match"
+            await self.chat.add_turn("Workbench", text=f"Cannot resume `{prefix}`: {why}.", kind="error")
+            return
+        sid = matches[0]
+        session = store.get_session(sid)
+        self.backend.session_id = sid
+        self.project_dir = Path(session["out_dir"])
+        spec = store.get_spec_version(sid)
+        if spec is not None:
+            self.editor.draft = store.get_output(sid, "spec", "draft") or spec["text"]
+            self.editor.text_area.load_text(spec["text"])
+            self.editor.saved = spec["text"]
+        self.sync_states(self.backend.status())
+        await self.chat.add_turn(
+            "Workbench", text=f"Resumed session `{sid[:12]}` ({session.get('status')}): "
+            f"{session.get('request')}. Press **Ctrl+N** to continue.")
 
     async def _backend_failed(self) -> None:
         self._show_state()
@@ -890,8 +916,8 @@ def render_findings(findings: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def run(out_dir: Path | None = None) -> int:
-    """`workbench` with no subcommand."""
-    app = WorkbenchApp(out_dir=out_dir)
+def run(out_dir: Path | None = None, session: str | None = None) -> int:
+    """`workbench` with no subcommand (`--session ID` reopens a session)."""
+    app = WorkbenchApp(out_dir=out_dir, resume_session=session)
     app.run()
     return app.return_code or 0
