@@ -284,12 +284,16 @@ def write_file(
             except OSError:
                 pass  # some file systems cannot fsync a directory; the data is written
     finally:
-        for fd in reversed(fds):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        _close_all(fds)
     return root_real.joinpath(*p.parts)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in reversed(fds):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def ensure_dir(root: Path, rel: str) -> Path:
@@ -303,11 +307,7 @@ def ensure_dir(root: Path, rel: str) -> Path:
             shown = "/".join(p.parts[: i + 1])
             fds.append(_open_dir_nofollow(fds[-1], part, rel, shown, create=True))
     finally:
-        for fd in reversed(fds):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        _close_all(fds)
     return root_real.joinpath(*p.parts)
 
 
