@@ -39,18 +39,10 @@ def check_out_dir(out: str) -> Path:
 
 
 def _provider(model: str | None, template: str, store=None):
-    """The agents for this run: a configured model, or the offline drafter."""
-    from workbench.llm.offline import OfflineAgents
+    """The agents for this run: config.toml plus --model, or the offline drafter."""
+    from workbench.llm import registry
 
-    try:
-        from workbench.llm import registry
-    except ImportError:
-        registry = None
-    if registry is not None and hasattr(registry, "build_provider"):
-        return registry.build_provider(model=model, template=template, store=store)
-    if model not in (None, "offline"):
-        raise UsageError(f"--model {model}: only the offline model is available")
-    return OfflineAgents(template)
+    return registry.build_provider(model=model, template=template, store=store)
 
 
 class HeadlessView:
