@@ -241,7 +241,11 @@ async def test_chat_streams_tokens_and_escape_cancels(fake_backend, out_dir):
         await pilot.pause(0.3)
         assert len(turn.text) == length  # nothing more arrives in the cancelled turn
         assert engine.cancelled.is_set()
-        assert "cancelled" in screen_text(app)
+        assert turn.has_class("-cancelled")
+        # (the fake engine carries on to the next steps, whose turns push this one up)
+        app.chat.log_view.scroll_to_widget(turn, animate=False, immediate=True)
+        await pilot.pause()
+        assert "cancelled (Esc)" in screen_text(app)
 
 
 async def test_stream_keeps_chat_scrolled_to_the_end(fake_backend, out_dir):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,13 @@ PANE_TITLES = {"chat": "Chat", "spec": "Spec", "preview": "Preview", "audit": "A
 AGENT_STEPS = ("analysis", "spec", "review", "implementation", "tests", "monitor")
 PLAN_STEPS = ("implementation", "structure", "dependencies", "configuration", "tests", "docs")
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-FLUSH_INTERVAL = 1 / 20  # tokens are drawn at 20 fps: smooth, with few relayouts
+FLUSH_INTERVAL = 1 / 20  # tokens are drawn at up to 20 fps: smooth, with few relayouts
+# While a reply streams, drawing it may take at most this share of the UI thread's CPU;
+# past it, tokens gather and are drawn together (but at least every MAX_FLUSH_GAP s).
+# A fast model then competes less with the gateway's thread for the GIL, and keys
+# typed meanwhile stay responsive.
+STREAM_CPU_SHARE = 0.15
+MAX_FLUSH_GAP = 0.25
 
 OFFLINE_NOTICE = (
     "**Running offline.** No model key was found, so Workbench uses the built-in "
@@ -124,6 +131,7 @@ class WorkbenchApp(App):
         self.engine_running = False
         self._gate_after_run = False
         self._flush_timer: Timer | None = None
+        self._last_flush = (0.0, 0.0)  # (monotonic, UI-thread CPU) at the last timed flush
         self._spin_timer: Timer | None = None
         self._spin = 0
         self._spec_streamed = ""
@@ -281,28 +289,32 @@ class WorkbenchApp(App):
 
     def _show_state(self) -> None:
         label = self.query_one("#state", Label)
+
+        def show(text: Text) -> None:
+            label.update(text, layout=False)  # one line of fixed size: no re-layout of the screen
+
         states = self.stepper.states
         done = sum(1 for s in states.values() if s == DONE)
         if self.busy:
-            label.update(Text.assemble((SPINNER[self._spin % len(SPINNER)] + " ", "bold"),
+            show(Text.assemble((SPINNER[self._spin % len(SPINNER)] + " ", "bold"),
                                        self.busy, (f"  {done}/{len(STEPS)}", "dim")))
         elif self.waiting_gate:
             step, gate = self.waiting_gate
             what = "the plan" if (gate == "plan" or step == "docs") else "the spec"
-            label.update(Text.assemble(("◆ waiting for approval: ", "bold"), what,
+            show(Text.assemble(("◆ waiting for approval: ", "bold"), what,
                                        ("  ctrl+n to review", "dim")))
         elif self.backend.error and not self.backend.ready:
-            label.update(Text("engine unavailable", style="bold"))
+            show(Text("engine unavailable", style="bold"))
         elif self.backend.session_id is None:
-            label.update(Text("no session: describe a tool in the chat", style="dim"))
+            show(Text("no session: describe a tool in the chat", style="dim"))
         elif done == len(STEPS):
-            label.update(Text(f"✓ all {len(STEPS)} steps done", style="bold"))
+            show(Text(f"✓ all {len(STEPS)} steps done", style="bold"))
         else:
             failed = [s for s, v in states.items() if v == FAILED]
             if failed:
-                label.update(Text(f"✗ {BY_ID[failed[0]].title} failed  Ctrl+R to re-run", style="bold"))
+                show(Text(f"✗ {BY_ID[failed[0]].title} failed  Ctrl+R to re-run", style="bold"))
             else:
-                label.update(Text(f"{done}/{len(STEPS)} steps done  Ctrl+N for the next", style="dim"))
+                show(Text(f"{done}/{len(STEPS)} steps done  Ctrl+N for the next", style="dim"))
 
     def _set_busy(self, what: str) -> None:
         self.busy = what
@@ -431,7 +443,15 @@ class WorkbenchApp(App):
 
     def _start_flushing(self) -> None:
         if self._flush_timer is None:
-            self._flush_timer = self.set_interval(FLUSH_INTERVAL, self.drain_events)
+            self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush_tick)
+
+    async def _flush_tick(self) -> None:
+        """The 20 fps timer: draw what has arrived, unless the UI thread has been busy."""
+        now = (time.monotonic(), time.thread_time())
+        if not flush_due(now, self._last_flush):
+            return  # let tokens gather; they are drawn in one go at a later tick
+        self._last_flush = now
+        await self.drain_events()
 
     def _stop_flushing(self) -> None:
         if self._flush_timer is not None:
@@ -899,6 +919,14 @@ class WorkbenchApp(App):
             self.preview.action_toggle_diff()
         else:
             self.editor.action_toggle_diff()
+
+
+def flush_due(now: tuple[float, float], last: tuple[float, float]) -> bool:
+    """Whether streamed tokens may be drawn now: (wall, UI-thread CPU) now and at the
+    last flush. Not while the UI thread has spent more than its share since the last
+    flush, unless MAX_FLUSH_GAP has passed."""
+    gap = now[0] - last[0]
+    return gap >= MAX_FLUSH_GAP or now[1] - last[1] <= STREAM_CPU_SHARE * gap
 
 
 def render_findings(findings: list[Any]) -> str:

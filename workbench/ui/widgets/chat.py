@@ -1,48 +1,144 @@
-"""Agent chat: the request goes in; agent turns stream in as Markdown."""
+"""Agent chat: the request goes in; agent turns stream in as Markdown.
+
+A turn's reply can run to tens of thousands of tokens, so its cost on screen must not
+grow with its length. Textual's Markdown widget lays out one widget per block (four per
+list item), and every frame re-arranges them all: a 400-block reply cost about 250 ms
+a frame. Here a turn is a few `Static` widgets holding Rich Markdown instead: the blocks
+that are finished are sealed into segments, each rendered once and cached, and only the
+live tail (the block being written and those after the last seal) is parsed again when
+text arrives. The cost of a frame stays that of the tail, about a screenful.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from markdown_it import MarkdownIt
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import Heading, Markdown
+from rich.segment import Segment
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Markdown
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Input, Label, Static
+
+SEAL_CHARS = 600  # the live tail hands its finished blocks to a sealed segment past this size
+
+
+class _Heading(Heading):
+    """Headings flush left, as everything else in the chat log (Rich centres h1)."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.text.copy()
+        text.justify = "left"
+        yield text
+
+
+class ChatMarkdown(Markdown):
+    elements: ClassVar[dict] = {**Markdown.elements, "heading_open": _Heading}
+
+    def __init__(self, text: str, dark: bool = True) -> None:
+        super().__init__(text, code_theme="ansi_dark" if dark else "ansi_light",
+                         inline_code_theme="ansi_dark" if dark else "ansi_light")
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """As Rich renders it, less the blank line Rich puts before a leading list."""
+        started = False
+        for segment in super().__rich_console__(console, options):
+            if not started and isinstance(segment, Segment) and segment.text == "\n":
+                continue
+            started = True
+            yield segment
+
+
+def _parser() -> MarkdownIt:
+    return MarkdownIt().enable("strikethrough").enable("table")  # as Rich's Markdown parses
+
+
+def normalise(text: str) -> str:
+    """Line ends as Markdown reads them, so line numbers agree with the parser's."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split_finished(text: str) -> tuple[str, str]:
+    """(the finished blocks, the last block and anything after it).
+
+    A top-level block is finished once the next one has begun: later text cannot change
+    it (Textual's MarkdownStream relies on the same property). Lists, tables and code
+    fences are single top-level blocks, so they are never cut.
+    """
+    start = 0
+    for token in reversed(_parser().parse(text)):
+        if token.level == 0 and token.map is not None:
+            start = token.map[0]
+            break
+    if start <= 0:
+        return "", text
+    lines = text.split("\n")
+    return "\n".join(lines[:start]), "\n".join(lines[start:])
 
 
 class ChatTurn(Vertical):
-    """One turn: a label (role and model) over a Markdown body that can stream."""
+    """One turn: a label (role and model) over its Markdown, in sealed segments plus a
+    live tail."""
 
     def __init__(self, role: str, model: str = "", text: str = "", kind: str = "agent") -> None:
         super().__init__(classes=f"turn -{kind}")
         self.role = role
         self.model = model
         self.kind = kind
-        self._initial = text
-        self._stream: MarkdownStream | None = None
         self.text = text
+        self._tail = normalise(text)
+        self.sealed: list[str] = []  # the Markdown of the sealed segments, in order
+        self._next_seal = len(self._tail) + SEAL_CHARS
         self.finished = kind != "agent"
 
     def compose(self) -> ComposeResult:
         label = self.role + (f" · {self.model}" if self.model else "")
         yield Label(label, classes="turn-label")
-        yield Markdown(self._initial, classes="turn-body")
+        yield Static(self._render_md(self._tail), classes="turn-body turn-tail")
+
+    def _render_md(self, text: str) -> ChatMarkdown | Text:
+        if not text.strip():
+            return Text("")
+        dark = True
+        try:
+            dark = self.app.current_theme.dark
+        except Exception:  # noqa: BLE001 - not mounted yet: the default theme is dark
+            pass
+        return ChatMarkdown(text, dark)
 
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".turn-body", Markdown)
+    def tail_text(self) -> str:
+        """The Markdown of the live tail: what the next frame parses again."""
+        return self._tail
+
+    @property
+    def tail(self) -> Static:
+        return self.query_one(".turn-tail", Static)
+
+    @property
+    def segments(self) -> list[Static]:
+        """The turn's Markdown widgets in order, the live tail last."""
+        return list(self.query(".turn-body").results(Static))
 
     async def write(self, fragment: str) -> None:
         if not fragment or self.finished:
             return
         self.text += fragment
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
-        await self._stream.write(fragment)
+        self._tail += normalise(fragment)
+        if len(self._tail) >= self._next_seal:
+            done, rest = split_finished(self._tail)
+            if done.strip():
+                sealed = Static(self._render_md(done), classes="turn-body turn-sealed")
+                await self.mount(sealed, before=self.tail)
+                self.sealed.append(done)
+                self._tail = rest
+            self._next_seal = len(self._tail) + SEAL_CHARS
+        self.tail.update(self._render_md(self._tail))
 
     async def finish(self, note: str = "") -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
         self.finished = True
         if note:
             self.add_class("-cancelled" if "cancel" in note else "-noted")
