@@ -3,6 +3,7 @@ exactly as the whole reply would, and the work per frame stays bounded."""
 
 from __future__ import annotations
 
+import io
 import random
 
 import pytest
@@ -10,7 +11,14 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 
 from workbench.ui.app import MAX_FLUSH_GAP, STREAM_CPU_SHARE, flush_due
-from workbench.ui.widgets.chat import SEAL_CHARS, ChatMarkdown, ChatPane, normalise, split_finished
+from workbench.ui.widgets.chat import (
+    SEAL_CHARS,
+    ChatMarkdown,
+    ChatPane,
+    Sealed,
+    normalise,
+    split_finished,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -29,10 +37,14 @@ def long_reply(repeats: int = 12) -> str:
     return "".join(part.replace("csv2json", f"csv2json {i}") for i in range(repeats) for part in REPLY_PARTS)
 
 
-def rendered(markdown: str, width: int = 60) -> list[str]:
-    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(ChatMarkdown(markdown))
+def rendered_renderable(renderable, width: int) -> list[str]:
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    console.print(renderable)
     return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+def rendered(markdown: str, width: int = 60) -> list[str]:
+    return rendered_renderable(ChatMarkdown(markdown), width)
 
 
 def test_split_finished_keeps_blocks_whole_and_loses_nothing():
@@ -87,7 +99,17 @@ async def test_a_long_stream_is_sealed_and_shows_every_character():
         assert turn.text == reply
         # nothing lost or doubled between the segments
         assert "\n".join([*turn.sealed, turn.tail_text]) == normalise(reply)
-        assert len(turn.sealed) >= 5 and len(turn.segments) == len(turn.sealed) + 1
+        # sealed segments merge like a binary counter: few widgets however long the reply
+        sealed = [w for w in turn.segments if isinstance(w, Sealed)]
+        assert len(turn.sealed) >= 8 and len(sealed) == bin(len(turn.sealed)).count("1")
+        assert len(turn.segments) == len(sealed) + 1
+        # a merged widget shows its lines, joined without rendering again, exactly as
+        # rendering its segments' Markdown whole would
+        width = turn.segments[0].size.width
+        assert any(w.markdown._lines.get(width) for w in sealed)
+        assert len(sealed[0].markdown.sources) > len(turn.sealed) // 2
+        for w in sealed:
+            assert rendered_renderable(w.markdown, width) == rendered("\n".join(w.markdown.sources), width)
         # the part parsed again per frame stays bounded by the seal size plus a block or two
         assert max(tails) < 3 * SEAL_CHARS
         # and the pane shows what rendering the whole reply shows
@@ -96,7 +118,7 @@ async def test_a_long_stream_is_sealed_and_shows_every_character():
             pieced += rendered(seg, 60)
             pieced.append("")
         assert pieced[:-1] == rendered(normalise(reply), 60)
-        assert sum(s.size.height for s in turn.segments) + len(turn.sealed) == len(
+        assert sum(s.size.height for s in turn.segments) + len(sealed) == len(
             rendered(normalise(reply), turn.segments[0].size.width))
 
 

@@ -52,6 +52,40 @@ class ChatMarkdown(Markdown):
             yield segment
 
 
+class SealedMarkdown:
+    """Finished Markdown segments as one renderable: rendered once per width, and merged
+    with its neighbour by joining the rendered lines, without rendering again.
+
+    Segments are separated by the blank line Markdown puts between blocks."""
+
+    def __init__(self, sources: list[str], dark: bool = True,
+                 lines: dict[int, list[list[Segment]]] | None = None) -> None:
+        self.sources = sources
+        self.dark = dark
+        self._lines = lines or {}  # width -> rendered lines
+
+    def render_lines(self, console: Console, options: ConsoleOptions, width: int) -> list[list[Segment]]:
+        lines = self._lines.get(width)
+        if lines is None:
+            lines = []
+            opts = options.update(width=width, height=None)
+            for i, source in enumerate(self.sources):
+                if i:
+                    lines.append([])
+                lines += console.render_lines(ChatMarkdown(source, self.dark), opts, pad=False)
+            self._lines = {width: lines}  # one width at a time: the pane's
+        return lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.render_lines(console, options, options.max_width):
+            yield from line
+            yield Segment.line()
+
+    def merged(self, other: SealedMarkdown) -> SealedMarkdown:
+        lines = {w: [*a, [], *other._lines[w]] for w, a in self._lines.items() if w in other._lines}
+        return SealedMarkdown(self.sources + other.sources, self.dark, lines)
+
+
 def _parser() -> MarkdownIt:
     return MarkdownIt().enable("strikethrough").enable("table")  # as Rich's Markdown parses
 
@@ -79,6 +113,14 @@ def split_finished(text: str) -> tuple[str, str]:
     return "\n".join(lines[:start]), "\n".join(lines[start:])
 
 
+class Sealed(Static):
+    """A run of finished segments of a turn (see ChatTurn)."""
+
+    def __init__(self, markdown: SealedMarkdown) -> None:
+        super().__init__(markdown, classes="turn-body turn-sealed")
+        self.markdown = markdown
+
+
 class ChatTurn(Vertical):
     """One turn: a label (role and model) over its Markdown, in sealed segments plus a
     live tail."""
@@ -91,6 +133,9 @@ class ChatTurn(Vertical):
         self.text = text
         self._tail = normalise(text)
         self.sealed: list[str] = []  # the Markdown of the sealed segments, in order
+        # sealed widgets, merged like a binary counter: a reply of n segments takes about
+        # log2(n) widgets, so the screen's layout cost does not grow with the reply
+        self._levels: list[int] = []
         self._next_seal = len(self._tail) + SEAL_CHARS
         self.finished = kind != "agent"
 
@@ -99,15 +144,14 @@ class ChatTurn(Vertical):
         yield Label(label, classes="turn-label")
         yield Static(self._render_md(self._tail), classes="turn-body turn-tail")
 
-    def _render_md(self, text: str) -> ChatMarkdown | Text:
-        if not text.strip():
-            return Text("")
-        dark = True
+    def _dark(self) -> bool:
         try:
-            dark = self.app.current_theme.dark
+            return self.app.current_theme.dark
         except Exception:  # noqa: BLE001 - not mounted yet: the default theme is dark
-            pass
-        return ChatMarkdown(text, dark)
+            return True
+
+    def _render_md(self, text: str) -> ChatMarkdown | Text:
+        return ChatMarkdown(text, self._dark()) if text.strip() else Text("")
 
     @property
     def tail_text(self) -> str:
@@ -131,12 +175,27 @@ class ChatTurn(Vertical):
         if len(self._tail) >= self._next_seal:
             done, rest = split_finished(self._tail)
             if done.strip():
-                sealed = Static(self._render_md(done), classes="turn-body turn-sealed")
-                await self.mount(sealed, before=self.tail)
-                self.sealed.append(done)
+                await self._seal(done)
                 self._tail = rest
             self._next_seal = len(self._tail) + SEAL_CHARS
         self.tail.update(self._render_md(self._tail))
+
+    async def _seal(self, done: str) -> None:
+        self.sealed.append(done)
+        widgets = list(self.query(Sealed).results(Sealed))
+        content = SealedMarkdown([done], self._dark())
+        width = self.tail.content_region.width
+        if width > 0:  # render it now, at the pane's width, so merging joins lines
+            content.render_lines(self.app.console, self.app.console_options, width)
+        level = 0
+        while widgets and self._levels and self._levels[-1] == level:  # two equal halves
+            last = widgets.pop()
+            self._levels.pop()
+            content = last.markdown.merged(content)
+            await last.remove()
+            level += 1
+        await self.mount(Sealed(content), before=self.tail)
+        self._levels.append(level)
 
     async def finish(self, note: str = "") -> None:
         self.finished = True
