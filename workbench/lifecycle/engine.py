@@ -73,6 +73,17 @@ class Engine:
         self.on_event = on_event
         self.options = options or Options()
         self.cancel = threading.Event()
+        # The monitor's install, started in the background once the project is applied
+        # (session id -> Future of monitor.PreparedEnv); taken by the monitor step.
+        self._prepared: dict[str, Any] = {}
+        self._specs: dict[str, Any] = {}  # the parsed spec of the latest version asked for
+
+    def close(self) -> None:
+        """Drop work started ahead that no step took (its temporary files go)."""
+        from workbench.integrate import monitor
+
+        for sid in list(self._prepared):
+            monitor.discard(self._prepared.pop(sid))
 
     # ------------------------------------------------------------------ helpers
     def emit(self, kind: str, sid: str, step: str | None = None, message: str = "", **data) -> None:
@@ -407,13 +418,22 @@ class Engine:
         current = self.store.get_spec_version(sid)
         if current is None or (required and (appr is None or appr["sha256"] != current["sha256"])):
             raise StepFailed("approval", "the spec is not approved (gate not passed)")
-        return parse_spec(current["text"], "spec.md")
+        key = current["text"]
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = parse_spec(current["text"], "spec.md")  # ~15 ms of YAML: once per version
+            self._specs = {key: spec}
+        return spec
 
     def _step_implementation(self, sid: str) -> str:
+        from workbench.integrate import ci
         from workbench.scaffold import render_plan
 
         spec = self._approved_spec(sid)
         plan = render_plan(spec)
+        # The CI files follow from the approved spec alone: lint them now, in the
+        # background, while the model writes code (the cicd step reuses the verdicts).
+        ci.prevalidate(plan.for_steps(INTEGRATION_FILE_STEPS))
         owned = {p: f.content for p, f in plan.files.items() if f.model_owned}
         agents = self.provider.for_step("implementation")
         result = agents.implement(self._ctx(sid, "implementation"), spec.text, owned)
@@ -522,6 +542,7 @@ class Engine:
         self.store.audit(sid, "workbench", "docs", "plan_applied",
                          f"applied {len(plan.files)} files to {session['out_dir']}",
                          payload={"sha256": plan.sha256, "files": len(plan.files)})
+        self._prepare_monitor(sid, target)
         return f"{summary}; applied {len(plan.files)} files ({plan.total_bytes:,} bytes)"
 
     # ------------------------------------------------------------------ steps: integrate
@@ -589,14 +610,33 @@ class Engine:
     def _step_deploy(self, sid: str) -> str:
         return self._integration_step(sid, "deploy", "release workflow") + "; no remote push (needs explicit approval)"
 
+    def _prepare_monitor(self, sid: str, root: Path) -> None:
+        """Start the monitor's install now, so it overlaps committing and validating CI."""
+        from workbench.integrate import monitor
+
+        monitor.discard(self._prepared.pop(sid, None))
+        if self.options.run_monitor and self._approved_spec(sid).template != "bash-cli":
+            self._prepared[sid] = monitor.prepare_in_background(root, self.options)
+
+    def _take_prepared(self, sid: str):
+        future = self._prepared.pop(sid, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=self.options.test_timeout + 60)
+        except Exception:  # noqa: BLE001 - the monitor installs again and reports what fails
+            return None
+
     def _step_monitor(self, sid: str) -> str:
         from workbench.integrate import monitor
 
         if not self.options.run_monitor:
             return "skipped (disabled)"
         spec = self._approved_spec(sid)
+        prepared = self._take_prepared(sid)
         results = monitor.check_project(self._project(sid), spec.template, self.options,
-                                        on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line))
+                                        on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line),
+                                        prepared=prepared)
         failed = [r for r in results if r.exit_code != 0 and not r.skipped]
         for r in results:
             # a check that could not run is recorded as unknown (NULL), never as a pass
