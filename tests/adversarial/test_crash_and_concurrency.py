@@ -100,7 +100,10 @@ def _check_not_half_written(out: Path, ref: dict) -> str:
     for path, data in everything.items():  # session-specific metadata: whole, valid JSON
         if path.startswith(".workbench/") and path.endswith(".json"):
             json.loads(data)
-    got = {k: v for k, v in everything.items() if not k.startswith(".workbench/")}
+    # A kill between writing a file's temporary and renaming it leaves the temporary
+    # (never a partial file under the real name); resume removes it (checked after it).
+    got = {k: v for k, v in everything.items()
+           if not k.startswith(".workbench/") and not any(m in k for m in TMP_MARKERS)}
     for path, data in got.items():
         assert path in ref["files"], f"unexpected file after kill: {path}"
         assert data == ref["files"][path], f"half-written file after kill: {path}"

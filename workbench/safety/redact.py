@@ -94,22 +94,67 @@ def key_env_names(
     return sorted(n for n in env if is_key_env_name(n, extra))
 
 
+def _longest_first(values: dict[str, str]) -> dict[str, str]:
+    return dict(sorted(values.items(), key=lambda kv: -len(kv[0])))
+
+
+def _scan_env(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str, str]:
+    """value -> "env:NAME" for the key variables of `env`, longest first."""
+    out: dict[str, str] = {}
+    for name in key_env_names(env, extra_env):
+        v = (env.get(name) or "").strip()
+        if len(v) >= MIN_SECRET_LEN:
+            out.setdefault(v, f"env:{name}")
+    return _longest_first(out)
+
+
+# The last scan of os.environ: (key, result). Redaction runs on every string Workbench
+# stores or shows, and scanning the environment is most of its cost, so the result is
+# reused while the key is equal: every variable of os.environ (its raw name/value
+# items, compared in C, by identity first), the extra names and the registered names.
+# Any change to os.environ (a new, changed or removed variable) misses the cache.
+_env_cache: tuple[tuple, dict[str, str]] | None = None
+
+
+def _env_secrets(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str, str]:
+    """`_scan_env(env, extra_env)`, cached for os.environ. Do not mutate the result."""
+    global _env_cache
+    data = getattr(env, "_data", None) if env is os.environ else None
+    if not isinstance(data, dict):  # another mapping: nothing tells us it is unchanged
+        return _scan_env(env, extra_env)
+    key = (tuple(data.items()), extra_env, frozenset(_registered_env))
+    cached = _env_cache
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = _scan_env(env, extra_env)
+    _env_cache = (key, found)
+    return found
+
+
+def _secret_values(
+    extra_env: tuple[str, ...],
+    environ: Mapping[str, str] | None,
+    extra_values: Iterable[str],
+) -> dict[str, str]:
+    """`secret_values`, possibly the cached dict itself (callers only read it)."""
+    from_env = _env_secrets(os.environ if environ is None else environ, extra_env)
+    extra = [v for v in (*_registered_values, *extra_values)
+             if v and len(v) >= MIN_SECRET_LEN and v not in from_env]
+    if not extra:
+        return from_env
+    out = dict(from_env)
+    for v in extra:
+        out.setdefault(v, "registered")
+    return _longest_first(out)
+
+
 def secret_values(
     extra_env: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     extra_values: Iterable[str] = (),
 ) -> dict[str, str]:
     """value -> kind ("env:NAME") for every configured key value, longest first."""
-    env = os.environ if environ is None else environ
-    out: dict[str, str] = {}
-    for name in key_env_names(env, extra_env):
-        v = (env.get(name) or "").strip()
-        if len(v) >= MIN_SECRET_LEN:
-            out.setdefault(v, f"env:{name}")
-    for v in list(_registered_values) + [x for x in extra_values if x]:
-        if len(v) >= MIN_SECRET_LEN:
-            out.setdefault(v, "registered")
-    return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))
+    return dict(_secret_values(tuple(extra_env), environ, extra_values))
 
 
 # --- patterns ----------------------------------------------------------------
@@ -250,7 +295,7 @@ def _spans(
 ) -> list[tuple[int, int, str, str]]:
     """Non-overlapping (start, end, kind, masked) spans of secrets in text."""
     found: list[tuple[int, int, str, str]] = []
-    for value, kind in secret_values(extra_env, environ, extra_values).items():
+    for value, kind in _secret_values(tuple(extra_env), environ, extra_values).items():
         start = 0
         while True:
             i = text.find(value, start)

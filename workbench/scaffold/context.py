@@ -18,6 +18,12 @@ _SHADOWED = frozenset(sys.stdlib_module_names) | {
 }
 _SIMPLE_CHOICE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
+#: CPython versions a python-cli project is tested on (requires-python is ">=3.11").
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+#: The devcontainer's Python. Its image (mcr.microsoft.com/devcontainers/python:1-X.Y)
+#: is published up to 1-3.13; 3.14 exists only under the image's newer major versions.
+DEVCONTAINER_PYTHON = "3.13"
+
 SAMPLES = {"str": "sample text", "int": "7", "float": "2.5", "path": "sample.txt"}
 BAD_VALUE = "not-a-number"
 
@@ -211,6 +217,11 @@ def build_context(spec: Spec, template_id: str) -> dict[str, Any]:
         "with_arguments": [c for c in commands if c["arguments"]],
         "usage": top_usage,
         "help_lines": help_lines,
-        "spec_text": spec.text,
-        "python_versions": ["3.11", "3.12", "3.13"],
+        # docs/spec.md is the approved spec byte for byte (a BOM included), so its
+        # sha256 is the one recorded at approval and in .workbench/manifest.json.
+        "spec_text": spec.exact_text,
+        # The CI matrix: every supported CPython from the pyproject's requires-python
+        # (>=3.11) up; its last is the version the lint and release jobs use.
+        "python_versions": list(PYTHON_VERSIONS),
+        "devcontainer_python": DEVCONTAINER_PYTHON,
     }

@@ -122,6 +122,23 @@ def _environment_for(manifest: Manifest) -> ImmutableSandboxedEnvironment:
     return env
 
 
+_COMPILED: dict[tuple[int, str, str], object] = {}
+
+
+def _compiled(env: ImmutableSandboxedEnvironment, kind: str, source: str):
+    """A manifest's `dest` template or `when` expression, compiled once per environment
+    (Jinja caches file templates, not strings: compiling them was most of a render)."""
+    key = (id(env), kind, source)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        if kind == "when":
+            fn = env.compile_expression(source, undefined_to_none=False)
+        else:
+            fn = env.from_string(source)
+        _COMPILED[key] = fn
+    return fn
+
+
 def _check_steps(steps: Iterable[str] | None) -> set[str] | None:
     if steps is None:
         return None
@@ -157,13 +174,13 @@ def render_plan(
     for entry in manifest.files:
         if entry.when is not None:
             try:
-                included = env.compile_expression(entry.when, undefined_to_none=False)(**context)
+                included = _compiled(env, "when", entry.when)(**context)
             except jinja2.TemplateError as exc:
                 raise TemplateError(f"{manifest.id}: {entry.src}: when {entry.when!r}: {exc}") from None
             if not included:
                 continue
         try:
-            dest = env.from_string(entry.dest).render(context)
+            dest = _compiled(env, "dest", entry.dest).render(context)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{manifest.id}: {entry.src}: dest {entry.dest!r}: {exc}") from None
         try:

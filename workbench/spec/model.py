@@ -66,7 +66,14 @@ class Spec:
 
     @property
     def text(self) -> str:
+        """The spec as text for reading and parsing (a leading UTF-8 BOM removed)."""
         return decode(self.raw, self.source)
+
+    @property
+    def exact_text(self) -> str:
+        """The exact bytes as text, a leading UTF-8 BOM included: encoding it as
+        UTF-8 gives `raw` back, so a file written from it has this spec's sha256."""
+        return self.raw.decode("utf-8")
 
     @property
     def sha256(self) -> str:
