@@ -496,11 +496,17 @@ Reads a CSV file and prints it as a JSON array of objects.
 _FILE_BLOCK_RE = re.compile(r"^<<<FILE[ \t]+(.+?)[ \t]*>>>[ \t]*\n(.*?)^<<<END>>>[ \t]*$", re.DOTALL | re.MULTILINE)
 
 
+def _revise_default(spec_text: str) -> str:
+    return spec_text.rstrip("\n") + "\n\n- The tool writes to --output PATH when given (from the review).\n"
+
+
 def lifecycle_responder(spec: str = DEFAULT_SPEC, findings: list[dict] | None = None,
-                        files: Callable[[dict[str, str]], dict[str, str]] | None = None) -> Responder:
+                        files: Callable[[dict[str, str]], dict[str, str]] | None = None,
+                        revise: Callable[[str], str] = _revise_default) -> Responder:
     """Answer each agent step by its X-Workbench-Step header, so a whole lifecycle runs:
 
     analysis -> Markdown; spec -> `spec` (in a code fence, with prose around it);
+    spec, asked to apply a finding -> `revise(current spec)`, fenced;
     review -> findings JSON; implementation/tests -> the model-owned files given in the
     prompt, passed through `files(current) -> new` (default: unchanged) as file blocks;
     anything else -> a short plain reply.
@@ -514,6 +520,10 @@ def lifecycle_responder(spec: str = DEFAULT_SPEC, findings: list[dict] | None = 
         if step == "analysis":
             return Reply(text="## Request, restated\n\nA CSV to JSON converter.\n\n## Assumptions\n\n"
                               "- UTF-8 input.\n\n## Clarifying questions\n\n- Which delimiter?\n")
+        if step == "spec" and "The finding to apply" in req.last_user_text():
+            current = req.last_user_text().split("The current spec.md:\n\n", 1)[1]
+            current = current.split("\n\nThe finding to apply", 1)[0]
+            return Reply(text=f"Revised:\n\n```markdown\n{revise(current)}```\n")
         if step == "spec":
             return Reply(text=f"Here is the spec:\n\n```markdown\n{spec}```\n")
         if step == "review":

@@ -150,10 +150,10 @@ def _print_gate(engine, sid: str, outcome, console) -> None:
     what = "spec" if outcome.gate == "spec" else "plan"
     console.print(f"[yellow]stopped at the {outcome.gate} gate[/]: {_esc(outcome.message)}",
                   highlight=False, soft_wrap=True)
+    findings = engine.findings(sid) if outcome.gate == "spec" else []
     if outcome.gate == "spec":
-        for f in engine.findings(sid):
-            console.print(f"  {f['severity']:<8} {_esc(f['location'])}: {_esc(f['text'])}",
-                          highlight=False, soft_wrap=True)
+        for f in findings:
+            console.print("  " + _finding_line(f), highlight=False, soft_wrap=True)
     else:
         d = outcome.data
         console.print(f"  {d.get('files')} files, {d.get('bytes', 0):,} bytes "
@@ -162,9 +162,60 @@ def _print_gate(engine, sid: str, outcome, console) -> None:
     console.print(
         f"  read it:     workbench show {short} {what}\n"
         + (f"  change it:   workbench resume {short} --spec FILE\n" if what == "spec" else "")
+        + (f"  a finding:   workbench findings {short} --apply N | --dismiss N --reason TEXT\n"
+           if any(f["status"] == "open" for f in findings) else "")
         + f"  approve it:  workbench resume {short} --approve {outcome.sha256[:12]}\n"
         f"  approve all: workbench resume {short} --yes",
         highlight=False, soft_wrap=True)
+
+
+def _finding_line(f: dict, markup: bool = True) -> str:
+    """`3. warning  commands[0].options[1]: text (suggestion: ...)`, with its status
+    (escaped for Rich markup unless `markup` is false)."""
+    status = "" if f["status"] == "open" else f" [{f['status']}" + (f": {f['reason']}" if f.get("reason") else "") + "]"
+    sug = f" (suggestion: {f['suggestion']})" if f.get("suggestion") else ""
+    line = f"{f['n']}. {f['severity']:<8} {f['location']}: {f['text']}{sug}{status}"
+    return _esc(line) if markup else line
+
+
+def cmd_findings(args) -> int:
+    """List, apply or dismiss a session's review findings."""
+    from rich.console import Console
+
+    from workbench.lifecycle.engine import Engine
+
+    store = _open_store()
+    session = _find_session(store, args.session)
+    sid, short = session["id"], session["id"][:12]
+    console = Console(highlight=False)
+    if args.apply or args.dismiss:
+        overlap = set(args.apply) & set(args.dismiss)
+        if overlap:
+            raise UsageError(f"finding {sorted(overlap)[0]} is both applied and dismissed; choose one")
+        provider = _provider(session.get("model"), session.get("template") or DEFAULT_TEMPLATE, store)
+        engine = Engine(store, provider, HeadlessView(console))
+        from workbench.lifecycle.engine import session_lock
+
+        with session_lock(store, sid):
+            for ref in args.dismiss:
+                f = engine.dismiss_finding(sid, ref, args.reason)
+                console.print(f"dismissed {_finding_line(f)}", soft_wrap=True)
+            for ref in args.apply:
+                f = engine.apply_finding(sid, ref)
+                console.print(f"applied {_finding_line(f)} -> spec v{f['spec_version']} "
+                              f"({f['sha256'][:12]})", soft_wrap=True)
+        if args.apply:
+            console.print(f"the review runs again on the new spec: workbench resume {short}",
+                          style="dim", soft_wrap=True)
+        return EXIT_OK
+    from workbench.llm.offline import OfflineAgents
+
+    findings = Engine(store, OfflineAgents()).findings(sid)
+    if not findings:
+        console.print(f"session {short} has no review findings", style="dim")
+    for f in findings:
+        console.print(_finding_line(f), soft_wrap=True)
+    return EXIT_OK
 
 
 def raise_step_failed(outcome, sid: str) -> None:
@@ -256,7 +307,6 @@ def cmd_resume(args) -> int:
 
 def cmd_show(args) -> int:
     """Print what a session holds: its spec, the review findings, the plan, or its steps."""
-    import json
     import sys
 
     store = _open_store()
@@ -271,10 +321,11 @@ def cmd_show(args) -> int:
     elif what == "analysis":
         sys.stdout.write(store.get_output(sid, "analysis", "analysis") or "")
     elif what == "findings":
-        raw = store.get_output(sid, "review", "findings")
-        for f in json.loads(raw) if raw else []:
-            print(f"{f['severity']:<8} {f['location']}: {f['text']}"
-                  + (f" (suggestion: {f['suggestion']})" if f.get("suggestion") else ""))
+        from workbench.lifecycle.engine import Engine
+        from workbench.llm.offline import OfflineAgents
+
+        for f in Engine(store, OfflineAgents()).findings(sid):
+            print(_finding_line(f, markup=False))
     elif what == "plan":
         from workbench.lifecycle.engine import Engine
         from workbench.llm.offline import OfflineAgents

@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("what", nargs="?", default="steps",
                       choices=["steps", "spec", "analysis", "findings", "plan"])
 
+    findings = sub.add_parser(
+        "findings", help="list a session's review findings; apply or dismiss them",
+        description="List the review findings of a session's spec, or decide on them. Applying "
+                    "one has the Tool Builder agent change the spec as it suggests (a new spec "
+                    "version; the review runs again on `workbench resume`). Dismissing one records "
+                    "your reason in the audit log.")
+    findings.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
+    findings.add_argument("--apply", metavar="N", nargs="+", default=[],
+                          help="apply these findings (numbers as listed, or ids)")
+    findings.add_argument("--dismiss", metavar="N", nargs="+", default=[],
+                          help="dismiss these findings (numbers as listed, or ids)")
+    findings.add_argument("--reason", default="", help="why they are dismissed (recorded)")
+
     sub.add_parser("sessions", help="list recent sessions and where they stopped")
     sub.add_parser("templates", help="list available templates")
 
@@ -111,7 +124,7 @@ def _dispatch(parser, args) -> int:
         from workbench.ui.app import run
 
         return run(session=args.session) or 0
-    if cmd in ("new", "resume", "sessions", "show"):
+    if cmd in ("new", "resume", "sessions", "show", "findings"):
         from workbench.cli import headless
 
         return getattr(headless, f"cmd_{cmd}")(args)

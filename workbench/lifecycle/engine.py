@@ -95,8 +95,13 @@ class Engine:
             raise UsageError(f"no such session: {sid}")
         return s
 
-    def _agent_actor(self, agents) -> str:
-        return f"agent:{getattr(agents, 'label', 'offline')}"
+    @staticmethod
+    def _agent_actor(step: str) -> str:
+        """Agents act by role (the Reviewer agent is `agent:reviewer`), as the agents
+        themselves record; the model behind one goes in the event's payload."""
+        from workbench.llm.registry import ROLE_OF_STEP
+
+        return f"agent:{ROLE_OF_STEP.get(step, 'tool_builder')}"
 
     def _ctx(self, sid: str, step: str) -> AgentContext:
         self.cancel.clear()
@@ -144,30 +149,117 @@ class Engine:
 
     def save_spec_edit(self, sid: str, text: str, actor: str | None = None) -> dict:
         """Record an edited spec as a new version. Steps after `spec` go back to pending."""
+        refuse_secrets(text, "spec.md", UsageError)
+        self._refuse_after_apply(sid, "edit the spec")
+        return self._new_spec_version(sid, text, "edit", actor or f"human:{human()}")
+
+    def _new_spec_version(self, sid: str, text: str, source: str, who: str, **payload) -> dict:
         import difflib
         import hashlib
 
-        refuse_secrets(text, "spec.md", UsageError)
-        self._refuse_after_apply(sid, "edit the spec")
         prev = self.store.get_spec_version(sid)
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if prev is not None and prev["sha256"] == sha:
             return prev
-        who = actor or f"human:{human()}"
-        version = self.store.add_spec_version(sid, text, sha, "edit", who)
+        version = self.store.add_spec_version(sid, text, sha, source, who)
         diff = ""
         if prev is not None:
             diff = "".join(difflib.unified_diff(
                 prev["text"].splitlines(keepends=True), text.splitlines(keepends=True),
                 f"v{prev['version']}", f"v{version}", n=0))
-        self.store.audit(sid, who, "spec", "edit", f"spec edited (v{version}, sha256 {sha[:12]})",
-                         payload={"diff": diff[:20000], "sha256": sha})
+        what = "edited" if source == "edit" else f"changed ({source})"
+        self.store.audit(sid, who, "spec", "edit", f"spec {what} (v{version}, sha256 {sha[:12]})",
+                         payload={"diff": diff[:20000], "sha256": sha, **payload})
         # Everything that depended on the old spec must run again.
         statuses = self.status(sid)
         for step in STEP_IDS[index("review"):]:
             if statuses[step] != PENDING:
-                self.store.set_step(sid, step, PENDING, "spec edited")
+                self.store.set_step(sid, step, PENDING, f"spec {what}")
         return self.store.get_spec_version(sid)
+
+    # ------------------------------------------------------------------ review findings
+    def findings(self, sid: str) -> list[dict]:
+        """The review's findings, numbered from 1, each with a stable `id` and the
+        developer's decision: `status` open, dismissed (with `reason`) or applied.
+
+        A dismissal holds for the same finding in later reviews; a finding the
+        reviewer raises again after it was applied is open again."""
+        raw = self._json_output(sid, "review", "findings", []) or []
+        reviewed = int(self.store.get_output(sid, "review", "findings_version") or 0)
+        decisions = self._json_output(sid, "review", "decisions", {}) or {}
+        out = []
+        for n, f in enumerate(raw, 1):
+            fid = finding_id(f)
+            d = decisions.get(fid) or {}
+            status = d.get("status", "open")
+            if status == "applied" and reviewed >= int(d.get("version") or 0):
+                status = "open"  # reviewed again after the change, and raised again
+            out.append({**f, "n": n, "id": fid, "status": status, "reason": d.get("reason", ""),
+                        "decided_by": d.get("actor", "") if status != "open" else ""})
+        return out
+
+    def _open_finding(self, sid: str, ref: str | int, doing: str) -> dict:
+        self._refuse_after_apply(sid, doing)
+        if self.is_approved(sid, GATE_SPEC):
+            raise UsageError(f"cannot {doing}: the spec is approved (edit it to review it again)")
+        findings = self.findings(sid)
+        if not findings:
+            raise UsageError(f"cannot {doing}: session {sid[:12]} has no review findings")
+        key = str(ref).strip().lower()
+        match = [f for f in findings if key.isdigit() and f["n"] == int(key)] or \
+                [f for f in findings if len(key) >= 4 and f["id"].startswith(key)]
+        if len(match) != 1:
+            raise UsageError(f"no finding '{ref}': give its number (1-{len(findings)}) or id")
+        f = match[0]
+        if f["status"] != "open":
+            raise UsageError(f"finding {f['n']} is already {f['status']}")
+        return f
+
+    def _decide(self, sid: str, f: dict, **decision) -> None:
+        decisions = self._json_output(sid, "review", "decisions", {}) or {}
+        decisions[f["id"]] = decision
+        self.store.put_output(sid, "review", "decisions", json.dumps(decisions, sort_keys=True))
+
+    def dismiss_finding(self, sid: str, ref: str | int, reason: str = "", actor: str | None = None) -> dict:
+        """Dismiss a finding (with a reason, recorded in the audit log)."""
+        from workbench.safety.redact import redact
+
+        f = self._open_finding(sid, ref, "dismiss a finding")
+        who = actor or f"human:{human()}"
+        reason = redact(reason.strip())
+        self._decide(sid, f, status="dismissed", reason=reason, actor=who)
+        self.store.audit(sid, who, "review", "finding_dismissed",
+                         f"dismissed finding {f['n']} ({f['severity']} at {f['location']})"
+                         + (f": {reason}" if reason else ""),
+                         payload={"finding": _finding_fields(f), "reason": reason})
+        return {**f, "status": "dismissed", "reason": reason, "decided_by": who}
+
+    def apply_finding(self, sid: str, ref: str | int, actor: str | None = None) -> dict:
+        """Have the Tool Builder agent change the spec as a finding suggests. The change
+        is a new spec version (source "finding"); the review runs again on it."""
+        f = self._open_finding(sid, ref, "apply a finding")
+        who = actor or f"human:{human()}"
+        current = self.store.get_spec_version(sid)
+        agents = self.provider.for_step("spec")
+        finding = Finding(f["severity"], f["location"], f["text"], f.get("suggestion", ""),
+                          f.get("source", "reviewer"))
+        text = agents.apply_finding(self._ctx(sid, "spec"), current["text"], finding)
+        if text == current["text"]:
+            raise UsageError(f"finding {f['n']}: {agents.label} left the spec unchanged; "
+                             "edit it yourself, or dismiss the finding")
+        refuse_secrets(text, "the revised spec", UsageError)
+        from workbench.spec import parse_spec
+
+        parse_spec(text, "spec.md")  # a revision that does not parse is refused (exit 2)
+        version = self._new_spec_version(sid, text, "finding", self._agent_actor("spec"),
+                                         finding=_finding_fields(f), model=agents.label)
+        self._decide(sid, f, status="applied", version=version["version"], actor=who)
+        self.store.audit(sid, who, "review", "finding_applied",
+                         f"applied finding {f['n']} ({f['severity']} at {f['location']}) with "
+                         f"{agents.label}: spec v{version['version']}",
+                         payload={"finding": _finding_fields(f), "sha256": version["sha256"]})
+        return {**f, "status": "applied", "decided_by": who, "spec_version": version["version"],
+                "sha256": version["sha256"]}
 
     def approve(self, sid: str, gate: str, sha256: str, actor: str | None = None) -> None:
         """Approve one exact spec version or plan (by hash)."""
@@ -343,7 +435,8 @@ class Engine:
         context = _project_context(_enclosing_repo(Path(session["out_dir"])))
         text = agents.analyse(self._ctx(sid, "analysis"), session["request"], context)
         self.store.put_output(sid, "analysis", "analysis", text)
-        self.store.audit(sid, self._agent_actor(agents), "analysis", "analysis", "request analysed")
+        self.store.audit(sid, self._agent_actor("analysis"), "analysis", "analysis", "request analysed",
+                         payload={"model": agents.label})
         return "request analysed"
 
     def _step_spec(self, sid: str) -> str:
@@ -366,12 +459,12 @@ class Engine:
         text = agents.draft_spec(self._ctx(sid, "spec"), session["request"], analysis, examples)
         refuse_secrets(text, "the drafted spec", lambda m: StepFailed("spec", m))
         spec = parse_spec(text, "spec.md")
-        actor = self._agent_actor(agents)
+        actor = self._agent_actor("spec")
         version = self.store.add_spec_version(sid, text, spec.sha256, "draft", actor,
                                              model=getattr(agents, "label", "offline"))
         self.store.put_output(sid, "spec", "draft", text)
         self.store.audit(sid, actor, "spec", "draft", f"spec v{version} drafted by {agents.label}",
-                         payload={"sha256": spec.sha256, "examples": len(examples)})
+                         payload={"sha256": spec.sha256, "examples": len(examples), "model": agents.label})
         return f"spec v{version} drafted ({spec.sha256[:12]})"
 
     def _step_review(self, sid: str) -> str:
@@ -385,19 +478,17 @@ class Engine:
         errors = validation_errors(spec, template_ids())
         findings = [Finding("error", e.field or "front matter", f"line {e.line}: {e.detail}",
                             source="validator") for e in errors]
+        self.store.put_output(sid, "review", "findings_version", str(current["version"]))
         if errors:
             self.store.put_output(sid, "review", "findings", json.dumps([f.as_dict() for f in findings]))
             raise StepFailed("review", str(errors[0]) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
         agents = self.provider.for_step("review")
         findings += agents.review(self._ctx(sid, "review"), current["text"])
         self.store.put_output(sid, "review", "findings", json.dumps([f.as_dict() for f in findings]))
-        self.store.audit(sid, self._agent_actor(agents), "review", "review",
+        self.store.audit(sid, self._agent_actor("review"), "review", "review",
                          f"{len(findings)} finding(s) on spec v{current['version']}",
-                         payload={"findings": [f.as_dict() for f in findings]})
+                         payload={"findings": [f.as_dict() for f in findings], "model": agents.label})
         return f"spec valid; {len(findings)} review finding(s)"
-
-    def findings(self, sid: str) -> list[dict]:
-        return self._json_output(sid, "review", "findings", []) or []
 
     def _step_approval(self, sid: str) -> str | Outcome:
         current = self.store.get_spec_version(sid)
@@ -450,10 +541,10 @@ class Engine:
             try:
                 check_relative(path)
             except UnsafePath as exc:
-                self.store.audit(sid, self._agent_actor(agents), step, "refused", str(exc))
+                self.store.audit(sid, self._agent_actor(step), step, "refused", str(exc))
                 continue
             if path not in owned:
-                self.store.audit(sid, self._agent_actor(agents), step, "refused",
+                self.store.audit(sid, self._agent_actor(step), step, "refused",
                                  f"refused {path!r}: not a model-owned file")
                 continue
             accepted[path] = content
@@ -508,7 +599,7 @@ class Engine:
             accepted = self._accept_model_files(sid, "tests", agents, owned, fixed)
             merged = {**self._json_output(sid, "implementation", "files", {}), **accepted}
             self.store.put_output(sid, "implementation", "files", json.dumps(merged))
-            self.store.audit(sid, self._agent_actor(agents), "tests", "repair",
+            self.store.audit(sid, self._agent_actor("tests"), "tests", "repair",
                              f"repair attempt {attempts}: {len(accepted)} file(s) changed")
 
     def _step_docs(self, sid: str) -> str | Outcome:
@@ -558,7 +649,7 @@ class Engine:
             return done
         self._write_manifest(sid, root)
         sha = git.commit_all(root, message, step=step, session_id=sid)
-        self.store.audit(sid, "agent:Infrastructure", step, "commit", f"{sha[:12]} {message}",
+        self.store.audit(sid, self._agent_actor(step), step, "commit", f"{sha[:12]} {message}",
                          payload={"commit": sha})
         return sha
 
@@ -642,7 +733,7 @@ class Engine:
             # a check that could not run is recorded as unknown (NULL), never as a pass
             self.store.record_run(sid, "monitor", r.kind, r.command, None if r.skipped else r.exit_code,
                                   r.duration_s, r.output[-20000:], r.sandbox)
-            self.store.audit(sid, "agent:Learning", "monitor", "test_run",
+            self.store.audit(sid, self._agent_actor("monitor"), "monitor", "test_run",
                              f"{r.kind}: {r.summary} (sandbox: {r.sandbox})",
                              payload={"exit_code": r.exit_code, "skipped": r.skipped})
         text = "; ".join(f"{r.kind} {'not run: ' if r.skipped else ''}{r.summary}" for r in results)
@@ -651,6 +742,18 @@ class Engine:
         if failed:
             raise StepFailed("monitor", f"{failed[0].kind} failed: {failed[0].summary}")
         return text or "nothing to check"
+
+
+def finding_id(f: dict) -> str:
+    """A finding's stable id: the same finding in a later review has the same id."""
+    import hashlib
+
+    key = json.dumps([f.get("source"), f.get("severity"), f.get("location"), f.get("text")])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+
+
+def _finding_fields(f: dict) -> dict:
+    return {k: f.get(k, "") for k in ("id", "severity", "location", "text", "suggestion", "source")}
 
 
 class session_lock:

@@ -373,6 +373,28 @@ class ModelAgents:
 
         return self._structured(ctx, system, user, "spec", check)
 
+    def apply_finding(self, ctx: AgentContext, spec_text: str, finding: Finding) -> str:
+        from workbench.spec import parse_spec, validate
+
+        ids = template_ids()
+        system = render_prompt("tool_builder", task="revise", templates=ids or [self.template],
+                               template=self.template, spec_contract=SPEC_CONTRACT, files=[])
+        user = (f"The current spec.md:\n\n{spec_text}\n\nThe finding to apply "
+                f"({finding.severity}, at {finding.location}): {finding.text}\n")
+        if finding.suggestion:
+            user += f"Suggested change: {finding.suggestion}\n"
+        user += "\nReply with the complete revised spec.md."
+
+        def check(reply: str) -> str:
+            text = extract_spec(reply)
+            try:
+                validate(parse_spec(text, "spec.md"), ids or None)
+            except WorkbenchError as exc:
+                raise InvalidOutput(str(exc)) from None
+            return text
+
+        return self._structured(ctx, system, user, "spec", check)
+
     # -- Reviewer -------------------------------------------------------------
     def review(self, ctx: AgentContext, spec_text: str) -> list[Finding]:
         system = render_prompt("reviewer", severities=list(SEVERITIES), spec_contract=SPEC_CONTRACT)

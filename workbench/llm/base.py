@@ -54,6 +54,10 @@ class Agents(Protocol):
     def review(self, ctx: AgentContext, spec_text: str) -> list[Finding]:
         """Return architecture-review findings for a valid spec."""
 
+    def apply_finding(self, ctx: AgentContext, spec_text: str, finding: Finding) -> str:
+        """Return the complete spec changed as the finding suggests (and nothing else);
+        the spec unchanged when the agent cannot apply it."""
+
     def implement(self, ctx: AgentContext, spec_text: str, files: dict[str, str]) -> dict[str, str]:
         """Given the model-owned files (path -> template default), return new contents."""
 

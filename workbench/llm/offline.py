@@ -31,6 +31,45 @@ VERBS = {
 }
 
 
+TO_FILL_IN = "(To fill in:"
+
+
+def apply_structural_fix(spec_text: str, finding: Finding) -> str:
+    """The spec with a finding's missing field or section put in place (see
+    OfflineAgents.apply_finding); the text unchanged when there is nothing structural."""
+    import json
+
+    m = re.fullmatch(r"commands\[(\d+)\]\.(arguments|options)\[(\d+)\]", finding.location)
+    if m and "help" in finding.text:
+        spec = parse_spec(spec_text)
+        item = ("commands", int(m.group(1)), m.group(2), int(m.group(3)))
+        try:
+            name = spec.data["commands"][item[1]][item[2]][item[3]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return spec_text
+        newline = "\r\n" if "\r\n" in spec_text else "\n"
+        lines = spec_text.split(newline)
+        value = json.dumps(f"{TO_FILL_IN} what {name} is)", ensure_ascii=False)
+        first = spec.lines.get(item + ("name",))
+        if first is None:
+            return spec_text
+        indent = len(lines[first - 1]) - len(lines[first - 1].lstrip(" -"))
+        at = spec.lines.get(item + ("help",))
+        if at is not None:  # there, but empty: fill it
+            lines[at - 1] = " " * indent + f"help: {value}"
+        else:  # after the item's last line
+            last = max(n for path, n in spec.lines.items() if path[:len(item)] == item)
+            lines.insert(last, " " * indent + f"help: {value}")
+        return newline.join(lines)
+    m = re.fullmatch(r"The body has no '(## [^']+)' section\.", finding.text)
+    if finding.location == "body" and m:
+        heading = m.group(1)
+        what = heading[3:].lower()
+        end = "" if spec_text.endswith("\n") else "\n"
+        return f"{spec_text}{end}\n{heading}\n\n- {TO_FILL_IN} {what}.)\n"
+    return spec_text
+
+
 def _words(request: str) -> list[str]:
     return [w for w in re.findall(r"[a-z][a-z0-9]*", request.lower()) if len(w) <= 20]
 
@@ -137,11 +176,17 @@ class OfflineAgents:
         for i, cmd in enumerate(data.get("commands", [])):
             for kind in ("arguments", "options"):
                 for j, item in enumerate(cmd.get(kind, [])):
-                    if not str(item.get("help", "")).strip():
+                    help_text = str(item.get("help", "")).strip()
+                    if not help_text:
                         findings.append(Finding(
                             "warning", f"commands[{i}].{kind}[{j}]",
                             f"'{item['name']}' has no help text; users will see an empty description.",
                             "Add a one-line help text.", source="reviewer"))
+                    elif help_text.startswith(TO_FILL_IN):
+                        findings.append(Finding(
+                            "info", f"commands[{i}].{kind}[{j}]",
+                            f"'{item['name']}' has a placeholder for its help text.",
+                            "Write what it is, in a line.", source="reviewer"))
         body = spec.body
         for heading in ("## Requirements", "## Acceptance criteria"):
             if heading not in body:
@@ -151,7 +196,20 @@ class OfflineAgents:
             findings.append(Finding("info", "body",
                                     "The requirements are a placeholder drafted offline.",
                                     "Describe what each command must do before approving."))
+        elif TO_FILL_IN in body:
+            findings.append(Finding("info", "body", "The body has placeholders to fill in.",
+                                    f"Replace each '{TO_FILL_IN} …)' with your own words."))
         return findings
+
+    def apply_finding(self, ctx: AgentContext, spec_text: str, finding: Finding) -> str:
+        """Offline, only the structural part of a finding can be applied: a missing help
+        field or body section is put in place, holding a placeholder for your words (the
+        review then points at the placeholder). Anything that needs words returns the
+        spec unchanged."""
+        text = apply_structural_fix(spec_text, finding)
+        if text != spec_text:
+            ctx.on_token(text)
+        return text
 
     def implement(self, ctx: AgentContext, spec_text: str, files: dict[str, str]) -> dict[str, str]:
         # Offline, the template's own bodies stand: they say clearly they are not implemented yet.

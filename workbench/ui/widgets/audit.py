@@ -18,7 +18,7 @@ from workbench.ui.backend import event_field
 
 PAGE = 100
 # The store matches the actor filter anywhere in the actor (case-insensitive):
-# "human:Ada <ada@x>", "agent:offline", "agent:Infrastructure", "workbench".
+# "human:Ada <ada@x>", "agent:reviewer", "agent:infrastructure", "workbench".
 ACTORS = ("human", "agent", "workbench")
 
 Fetcher = Callable[..., list[Any]]
