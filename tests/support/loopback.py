@@ -520,8 +520,8 @@ def lifecycle_responder(spec: str = DEFAULT_SPEC, findings: list[dict] | None = 
         if step == "analysis":
             return Reply(text="## Request, restated\n\nA CSV to JSON converter.\n\n## Assumptions\n\n"
                               "- UTF-8 input.\n\n## Clarifying questions\n\n- Which delimiter?\n")
-        if step == "spec" and "The finding to apply" in req.last_user_text():
-            current = req.last_user_text().split("The current spec.md:\n\n", 1)[1]
+        if step == "spec" and "The finding to apply" in req.prompt_text():  # also on a re-ask
+            current = req.prompt_text().split("The current spec.md:\n\n", 1)[1]
             current = current.split("\n\nThe finding to apply", 1)[0]
             return Reply(text=f"Revised:\n\n```markdown\n{revise(current)}```\n")
         if step == "spec":
