@@ -158,12 +158,25 @@ def _write_manifest(s: Store, sid: str, root: Path) -> Path:
 
 
 def test_chain_manifest_fields(chain):
-    s, _, a, _ = chain
+    s, _, a, b = chain
     m = s.chain_manifest(a)
-    assert m["session"] == a and m["head_id"] == 10 and m["head_hash"] == s.audit_head()
-    assert m["event_count"] == 5 and m["session_head_id"] == 9
-    assert m["session_head_hash"] == s.get_event(9)["hash"]
-    assert m["format"].startswith("workbench-audit-manifest/")
+    assert m == {"format": "workbench-audit-manifest/2", "session": a, "session_event_count": 5,
+                 "session_head_hash": s.get_event(9)["hash"]}
+    # nothing in it tells how much else happened in this Workbench
+    for i in range(50):
+        s.audit(b, "agent:gpt", "spec", "draft", f"other work {i}")
+    s.audit(None, "workbench", None, "note", "no session")
+    assert s.chain_manifest(a) == m
+
+
+def test_format_1_manifests_are_still_verified(chain, tmp_path):
+    s, path, a, _ = chain
+    v1 = {"format": "workbench-audit-manifest/1", "session": a, "head_id": 10,
+          "head_hash": s.get_event(10)["hash"], "event_count": 5}
+    assert s.verify_against_manifest(v1).ok
+    _raw(path).execute("DELETE FROM events WHERE id >= 9")
+    r = s.verify_against_manifest(v1)
+    assert not r.ok and "removed from its tail" in r.reason
 
 
 def test_truncated_log_is_caught_against_manifest(chain, tmp_path):
@@ -176,8 +189,9 @@ def test_truncated_log_is_caught_against_manifest(chain, tmp_path):
     _raw(path).execute("DELETE FROM events WHERE id >= 9")
     assert s.verify_chain().ok  # the chain alone cannot see a clean truncation
     r = s.verify_against_manifest(manifest)
-    assert not r.ok and r.first_bad_id == 10
-    assert "removed from its tail" in r.reason and str(manifest) in r.reason
+    assert not r.ok
+    assert "is not in the log, which ends at event 8: events were removed" in r.reason
+    assert str(manifest) in r.reason and r.first_bad_id == 9
 
 
 def test_rewritten_log_is_caught_against_manifest(chain, tmp_path):
@@ -199,7 +213,7 @@ def test_rewritten_log_is_caught_against_manifest(chain, tmp_path):
                                                   None, None, prev))))
     assert s.verify_chain().ok
     r = s.verify_against_manifest(manifest)
-    assert not r.ok and r.first_bad_id == 10 and "rewritten" in r.reason
+    assert not r.ok and "rebuilt" in r.reason
 
 
 def test_bad_manifest_is_a_usage_error(chain, tmp_path):

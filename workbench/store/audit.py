@@ -8,8 +8,9 @@ Each event's hash is the sha256 of the compact canonical JSON array
 is the stored JSON text itself, so the hash covers exactly the stored bytes.
 `prev_hash` is the previous event's hash (GENESIS for the first), which chains the
 events: an edited event fails its own hash, a deleted or reordered one breaks the
-link of the event after it. A truncated tail is caught against a manifest that
-recorded the head hash (see `Store.chain_manifest`).
+link of the event after it. A truncated tail is caught against the manifest a
+project records: its session's newest event hash and event count
+(see `Store.chain_manifest`).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ _EVENT_COLS = (
 _EVENT_KEYS = tuple(c.strip() for c in _EVENT_COLS.split(","))
 MAX_RUN_OUTPUT = 64_000
 MAX_SUMMARY = 4_000
-MANIFEST_FORMAT = "workbench-audit-manifest/1"
+MANIFEST_FORMAT = "workbench-audit-manifest/2"
 # The canonical JSON of an event up to and including `tokens` and the comma after it,
 # assembled by SQLite (see verify_chain).
 _FAST_PREFIX = (
@@ -742,34 +742,28 @@ class Store:
 
     # ------------------------------------------------------------------ manifest
     def chain_manifest(self, session_id: str) -> dict:
-        """What the generated project records in `.workbench/manifest.json`: the head
-        of the chain now, and how many of this session's events it covers."""
+        """What the generated project records in `.workbench/manifest.json`: this
+        session's newest event (its hash) and how many events the session has.
+
+        Nothing about the rest of the log (no global event ids or counts): a project
+        shared with others does not reveal how much else its author's Workbench did."""
         with self._lock:
-            head = self.conn.execute(
-                "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-            head_id, head_hash = head if head else (0, GENESIS)
             count, last = self.conn.execute(
-                "SELECT count(*), max(id) FROM events WHERE session_id = ? AND id <= ?",
-                (session_id, head_id),
+                "SELECT count(*), max(id) FROM events WHERE session_id = ?", (session_id,)
             ).fetchone()
-            session_head = (
-                self.conn.execute("SELECT hash FROM events WHERE id = ?", (last,)).fetchone()[0]
-                if last else GENESIS
-            )
+            head = (self.conn.execute("SELECT hash FROM events WHERE id = ?", (last,)).fetchone()[0]
+                    if last else GENESIS)
         return {
             "format": MANIFEST_FORMAT,
             "session": session_id,
-            "head_id": head_id,
-            "head_hash": head_hash,
-            "event_count": count,
-            "session_head_id": last or 0,
-            "session_head_hash": session_head,
+            "session_event_count": count,
+            "session_head_hash": head,
         }
 
     def verify_against_manifest(self, manifest: str | os.PathLike | dict) -> VerifyResult:
         """Verify the chain, then check that it still holds everything the manifest
-        saw: catches a log truncated after the manifest was written."""
+        saw: catches a log truncated or rebuilt after the manifest was written.
+        (Format 1 manifests, which named global event ids, are still read.)"""
         where = "the manifest"
         if not isinstance(manifest, dict):
             where = str(manifest)
@@ -777,6 +771,44 @@ class Store:
                 manifest = json.loads(Path(manifest).read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise UsageError(f"{where}: cannot read the manifest: {exc}") from None
+        if not isinstance(manifest, dict):
+            raise UsageError(f"{where}: not a Workbench audit manifest")
+        if str(manifest.get("format", "")).endswith("/1"):
+            return self._verify_manifest_v1(manifest, where)
+        try:
+            session = str(manifest["session"])
+            head_hash = str(manifest["session_head_hash"])
+            count = int(manifest["session_event_count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(
+                f"{where}: not a Workbench audit manifest (missing or bad {exc})"
+            ) from None
+        result = self.verify_chain()
+        if not result.ok or count == 0:
+            return result
+        row = self._q("SELECT id, session_id FROM events WHERE hash = ?", (head_hash,))
+        if not row or row[0][1] != session:
+            last = self._q("SELECT max(id) FROM events")[0][0] or 0
+            return VerifyResult(
+                False, result.checked, last + 1,
+                f"the newest event of session {session[:12]} recorded in {where} "
+                f"({head_hash[:12]}) is not in the log, which ends at event {last}: events "
+                "were removed or the log rebuilt",
+            )
+        head_id = row[0][0]
+        have = self._q(
+            "SELECT count(*) FROM events WHERE session_id = ? AND id <= ?", (session, head_id)
+        )[0][0]
+        if have != count:
+            return VerifyResult(
+                False, result.checked, head_id,
+                f"session {session[:12]} has {have} event(s) up to event {head_id}, {where} "
+                f"recorded {count}",
+            )
+        return VerifyResult(True, result.checked, None,
+                            f"{result.checked} event(s) intact; matches {where}")
+
+    def _verify_manifest_v1(self, manifest: dict, where: str) -> VerifyResult:
         try:
             session = manifest["session"]
             head_id = int(manifest["head_id"])
