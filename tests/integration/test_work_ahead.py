@@ -119,8 +119,8 @@ def test_packaging_changed_after_the_install_means_installing_again(project):
     venv = Path(prepared.tmp.name)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
-    assert 'version = "' in text
-    pyproject.write_text(text.replace('version = "', 'version = "9', 1))
+    assert 'description = "' in text
+    pyproject.write_text(text.replace('description = "', 'description = "Now: ', 1))
     results = monitor.check_project(project, "python-cli", OPTIONS, prepared=prepared)
     assert results[0] is not prepared.install and results[0].exit_code == 0
     assert not venv.exists()

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import UsageError
 from workbench.lifecycle import events as K
 from workbench.lifecycle.events import Event
 from workbench.lifecycle.steps import BY_ID, STEP_IDS
-from workbench.llm.base import AgentContext
+from workbench.llm.base import AgentContext, Finding
 
 FIXED_TS = "2026-01-02T03:04:05+00:00"
 
@@ -138,6 +139,7 @@ class FakeEngine:
             elif step == "review":
                 findings = agents.review(self._tokens(session_id, step), s["spec"])
                 data["findings"] = [f.as_dict() for f in findings]
+                s["findings"] = data["findings"]
             elif step in ("structure", "dependencies", "configuration", "tests", "docs"):
                 self._plan_step(s, step)
             elif step == "git" and not s.get("applied"):
@@ -239,3 +241,55 @@ class FakeEngine:
 
     def cancel(self, session_id):
         self.cancelled.set()
+
+    # -- review findings: numbered, each with the developer's decision ------------------
+    def current_spec(self, session_id):
+        s = self.sessions[session_id]
+        if s["spec"] is None:
+            return None
+        return {"text": s["spec"], "version": s.get("version", 1),
+                "sha256": hashlib.sha256(s["spec"].encode()).hexdigest()}
+
+    def findings(self, session_id):
+        s = self.sessions[session_id]
+        decisions = s.setdefault("decisions", {})
+        return [{**f, "n": n, "id": f"{n:010x}", "status": decisions.get(n, {}).get("status", "open"),
+                 "reason": decisions.get(n, {}).get("reason", ""),
+                 "decided_by": decisions.get(n, {}).get("actor", "")}
+                for n, f in enumerate(s.get("findings", []), 1)]
+
+    def _open_finding(self, session_id, ref, doing):
+        if "spec" in self.sessions[session_id]["approved"]:
+            raise UsageError(f"cannot {doing}: the spec is approved (edit it to review it again)")
+        findings = self.findings(session_id)
+        match = [f for f in findings if str(ref) in (str(f["n"]), f["id"])]
+        if not match:
+            raise UsageError(f"no finding '{ref}': give its number (1-{len(findings)}) or id")
+        if match[0]["status"] != "open":
+            raise UsageError(f"finding {match[0]['n']} is already {match[0]['status']}")
+        return match[0]
+
+    def dismiss_finding(self, session_id, ref, reason="", actor=None):
+        f = self._open_finding(session_id, ref, "dismiss a finding")
+        self.sessions[session_id]["decisions"][f["n"]] = {"status": "dismissed", "reason": reason,
+                                                         "actor": actor or "human"}
+        self.calls.append(("dismiss_finding", f["n"], reason))
+        self.store.add(actor or "human", "finding_dismissed", "review", f"dismissed finding {f['n']}")
+        return {**f, "status": "dismissed", "reason": reason}
+
+    def apply_finding(self, session_id, ref, actor=None):
+        f = self._open_finding(session_id, ref, "apply a finding")
+        s = self.sessions[session_id]
+        agents = self.provider.for_step("spec")
+        finding = Finding(f["severity"], f["location"], f["text"], f["suggestion"], f["source"])
+        text = agents.apply_finding(self._tokens(session_id, "spec"), s["spec"], finding)
+        if text == s["spec"]:
+            raise UsageError(f"finding {f['n']}: {agents.label} left the spec unchanged; "
+                             "edit it yourself, or dismiss the finding")
+        self.save_spec_edit(session_id, text, actor)
+        s["version"] = s.get("version", 1) + 1
+        s["decisions"][f["n"]] = {"status": "applied", "actor": actor or "human"}
+        self.calls.append(("apply_finding", f["n"]))
+        self.store.add(actor or "human", "finding_applied", "review", f"applied finding {f['n']}")
+        return {**f, "status": "applied", "spec_version": s["version"],
+                "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -9,7 +9,6 @@ behind a loopback server (real HTTP through LiteLLM), streamed into the chat.
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -138,22 +137,14 @@ async def test_review_failure_is_shown_and_fixed(real_backend, out_dir):
 
 async def test_design_phase_with_a_loopback_model(wb_env, out_dir, monkeypatch):
     """A real model path: LiteLLM over HTTP to a loopback server, streamed into the chat."""
-    from ui_support import fixed_clock_store
+    from ui_support import loopback_backend
 
     from tests.support.loopback import DEFAULT_SPEC, LoopbackLLM, lifecycle_responder
-    from workbench.ui.backend import Backend
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-SENTINEL-ui-0123456789abcdef")
     with LoopbackLLM() as srv:
         srv.responder = lifecycle_responder()
-        (wb_env / "config.toml").write_text(textwrap.dedent(f"""
-            [workbench]
-            default_model = "gpt"
-            [models.gpt]
-            model = "openai/gpt-4o"
-            api_base = "{srv.api_base('openai')}"
-        """))
-        backend = Backend(config_path=wb_env / "config.toml", store_factory=fixed_clock_store)
+        backend = loopback_backend(wb_env, srv)
         assert backend.session_model == "gpt"
         app = WorkbenchApp(backend, out_dir=out_dir)
         async with app.run_test(size=(120, 40)) as pilot:

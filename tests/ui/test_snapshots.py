@@ -18,13 +18,15 @@ from ui_support import fixed_clock_store, wait_for
 
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.backend import Backend
+from workbench.ui.screens.findings import FindingsScreen
 from workbench.ui.screens.gate import ApprovalScreen
 from workbench.ui.screens.models import ModelsScreen
 
 pytestmark = pytest.mark.needs_engine
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
-STATES = ("start", "drafted", "invalid", "approve_spec", "preview", "approve_plan", "done", "models")
+STATES = ("start", "drafted", "invalid", "approve_spec", "preview", "approve_plan", "done", "models",
+          "findings")
 SNAP_OUT = Path("/tmp/workbench-snapshots")
 FIXED_SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -80,6 +82,9 @@ async def drive(pilot, state: str) -> None:
         await pilot.pause()
         app.editor.text_area.move_cursor((0, 0))
         return
+    if state == "findings":
+        await drive_findings(pilot)
+        return
     if state == "invalid":
         app.action_show_pane("spec")
         await pilot.pause()
@@ -109,6 +114,26 @@ async def drive(pilot, state: str) -> None:
     if narrow:
         app.action_show_pane("audit")
     assert await wait_for(pilot, lambda: app.audit.loaded > 20)
+
+
+async def drive_findings(pilot) -> None:
+    """Three findings (an edit drops a help text and a body section); one applied, one
+    dismissed with a reason, one open and highlighted."""
+    app: WorkbenchApp = pilot.app
+    help_line = "    help: Show what would happen without doing it\n"
+    app.editor.text_area.load_text(app.editor.text.replace(help_line, "").split("## Acceptance criteria")[0])
+    assert await wait_for(pilot, lambda: app.stepper.states["approval"] == "pending")
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+    await pilot.press("f8")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen))
+    await pilot.press("a")  # 1: the help text
+    assert await wait_for(pilot, lambda: not app.busy and app.findings[0]["status"] == "applied")
+    await pilot.press("down", "down", "d", *"covered by the README", "enter")  # 3
+    assert await wait_for(pilot, lambda: not app.busy and app.findings[2]["status"] == "dismissed")
+    await pilot.press("up")  # 2: open
+    # (the main screen's focus, under the modal, decides its footer: pin it to the editor)
+    app.screen_stack[0].set_focus(app.editor.text_area)
 
 
 @pytest.mark.parametrize("state", STATES)

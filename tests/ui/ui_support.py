@@ -29,3 +29,20 @@ async def wait_for(pilot, condition, timeout: float = 30.0, step: float = 0.05) 
     return False
 
 
+
+
+def loopback_backend(wb_env: Path, srv):
+    """A Backend whose default model `gpt` is served by the loopback server `srv`
+    (config.toml written in WORKBENCH_HOME), on a store with a fixed clock."""
+    import textwrap
+
+    from workbench.ui.backend import Backend
+
+    (wb_env / "config.toml").write_text(textwrap.dedent(f"""
+        [workbench]
+        default_model = "gpt"
+        [models.gpt]
+        model = "openai/gpt-4o"
+        api_base = "{srv.api_base('openai')}"
+    """))
+    return Backend(config_path=wb_env / "config.toml", store_factory=fixed_clock_store)

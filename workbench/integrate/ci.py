@@ -180,27 +180,36 @@ def validate_plan_files(plan, step: str = "cicd", lint_ahead=None) -> None:
 
 
 def prevalidate(plan) -> threading.Thread | None:
-    """Check a plan's CI files against their schemas and lint its workflows in a
-    background thread, ahead of the steps that write them.
+    """Lint a plan's workflows and check its CI files against their schemas in
+    background threads, ahead of the steps that write them; returns the first thread
+    (actionlint's when it runs).
 
-    Only the slow parts run ahead (loading the schemas, actionlint's start-up); the
-    verdicts are remembered by content, so the step that writes a file still judges exactly what it writes, and a
-    file that changed in between is simply linted again. Nothing is raised here: a
-    failure surfaces when the step validates."""
+    Only the slow parts run ahead (actionlint's start-up, loading the schemas); the
+    verdicts are remembered by content, so the step that writes a file still judges
+    exactly what it writes, and a file that changed in between is checked again.
+    Nothing is raised here: a failure surfaces when the step validates."""
     files = {p: f.content for p, f in plan.files.items() if schema_for(p)}
     workflows = _workflows(plan)
     if not files:
         return None
 
-    def work() -> None:
+    def lint() -> None:
         try:
-            for path, content in files.items():
-                schema_errors(path, content)
-            if workflows and actionlint_command() is not None:
-                _actionlint(workflows)
+            _actionlint(workflows)
         except Exception:  # noqa: BLE001 - the step that needs the verdict runs it again
             pass
 
-    thread = threading.Thread(target=work, name="workbench-prevalidate", daemon=True)
-    thread.start()
-    return thread
+    def schemas() -> None:
+        try:
+            for path, content in files.items():
+                schema_errors(path, content)
+        except Exception:  # noqa: BLE001 - the step that needs the verdict runs it again
+            pass
+
+    # actionlint (a separate process) starts first; the schemas load meanwhile
+    threads = [threading.Thread(target=lint, name="workbench-actionlint", daemon=True)] \
+        if workflows and actionlint_command() is not None else []
+    threads.append(threading.Thread(target=schemas, name="workbench-schemas", daemon=True))
+    for t in threads:
+        t.start()
+    return threads[0]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -77,6 +78,55 @@ class EngineWake(Message):
     """Events are waiting in the app's queue."""
 
 
+class FittingFooter(Footer):
+    """The footer, less the keys that would not fit whole. (Textual's footer cuts the
+    last key short: at 80 columns, with the spec editor's F4 in front, "f8 Findin".)
+    A key's width comes from its text, so the keys are fitted as they are composed,
+    before the first frame shows them, and again on a resize.
+
+    Recomposes (one per change of focus or bindings) run one at a time: two that overlap
+    can leave both sets of keys mounted, the older first, so that a stale footer shows
+    and the current one is pushed off the edge."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recompose_lock = asyncio.Lock()
+
+    async def recompose(self) -> None:
+        async with self._recompose_lock:
+            await super().recompose()
+
+    def compose(self) -> ComposeResult:
+        fit = self._fitter()
+        for widget in super().compose():
+            if type(widget).__name__ == "FooterKey":
+                widget.display = fit(widget)
+            yield widget
+
+    def on_resize(self) -> None:
+        fit = self._fitter()
+        for key in self.query("FooterKey"):
+            show = fit(key)
+            if key.display != show:
+                key.display = show
+
+    def _fitter(self) -> Any:
+        width = self.size.width or self.app.size.width
+        used, cut = 0, False
+
+        def fit(key: Any) -> bool:
+            nonlocal used, cut
+            if key.has_class("-command-palette"):  # (docked right, not in the row)
+                return True
+            text = key.key_display + (f" {key.description}" if key.description else "")
+            need = cell_len(text) + (0 if self.compact else 3)
+            cut = cut or used + need > width
+            used += need + (1 if self.compact else 0)  # the compact footer's margin-right
+            return not cut
+
+        return fit
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -97,6 +147,9 @@ class WorkbenchApp(App):
         Binding("f2", "command_palette", "Commands", id="app.command_palette", priority=True),
         Binding("ctrl+t", "next_pane", "Pane", id="app.next_pane", priority=True),
         Binding("f4", "toggle_diff", "Diff", show=False, id="app.toggle_diff"),
+        # (not f6: the editor's TextArea selects a line with it and VS Code's terminal keeps
+        # it for "focus next part"; not ctrl+f: TextArea deletes a word, VS Code finds)
+        Binding("f8", "findings", "Findings", id="app.findings"),
         Binding("escape", "cancel_turn", "Cancel turn", show=False, id="app.cancel_turn"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -135,6 +188,10 @@ class WorkbenchApp(App):
         self._spin_timer: Timer | None = None
         self._spin = 0
         self._spec_streamed = ""
+        self._spec_streaming = False  # between the spec step's start and its end
+        self.findings: list[dict[str, Any]] = []  # the review's findings, with their status
+        self._applying: int | None = None  # the finding the agent is applying
+        self._apply_streamed = 0
         self._save_lock = threading.Lock()
         self._save_latest: str | None = None
         self._save_done: str | None = None
@@ -172,7 +229,7 @@ class WorkbenchApp(App):
                     yield SpecEditor(id="spec", classes="pane")
                     yield PreviewPane(id="preview", classes="pane")
                     yield AuditPane(id="audit", classes="pane")
-        yield Footer(show_command_palette=False, compact=True)
+        yield FittingFooter(show_command_palette=False, compact=True)
 
     @property
     def stepper(self) -> Stepper:
@@ -254,6 +311,7 @@ class WorkbenchApp(App):
             self.editor.text_area.load_text(spec["text"])
             self.editor.saved = spec["text"]
         self.sync_states(self.backend.status())
+        self._load_findings()
         await self.chat.add_turn(
             "Workbench", text=f"Resumed session `{sid[:12]}` ({session.get('status')}): "
             f"{session.get('request')}. Press **Ctrl+N** to continue.")
@@ -430,9 +488,16 @@ class WorkbenchApp(App):
         if not text or step in self.cancelled_steps:
             return
         if step == "spec":
-            self._spec_streamed += text
-            self.editor.stream_write(text)
-            return
+            if self._spec_streaming:  # the draft, streamed into the editor as it is written
+                self._spec_streamed += text
+                self.editor.stream_write(text)
+            elif self._applying is not None:
+                # A finding being applied: the agent's reply (prose and all) is not the
+                # spec, so the editor waits for the new version; the top bar counts it.
+                self._apply_streamed += len(text)
+                self._set_busy(f"Applying finding {self._applying}… "
+                               f"{self._apply_streamed:,} characters from the agent")
+            return  # (a spec token outside either is stale: the editor is not the place)
         if self.turn is None or self.turn_step != step:
             await self._start_turn(step)
         assert self.turn is not None
@@ -483,6 +548,7 @@ class WorkbenchApp(App):
                 self._set_busy(f"{BY_ID[step].title}…" if step in BY_ID else "working…")
             if step == "spec":
                 self._spec_streamed = ""
+                self._spec_streaming = True
                 self.editor.stream_start()
                 await self._start_turn(step, "Drafting `spec.md` in the Spec pane…")
                 if self.screen.has_class("-narrow") and self.active_pane == "chat":
@@ -494,6 +560,8 @@ class WorkbenchApp(App):
                 self._set_busy(event.message[:80])
         elif kind == ev_kinds.STEP_DONE and step:
             stepper.set_state(step, DONE)
+            if step == "spec":
+                self._spec_streaming = False
             if step == "docs" and not self.preview.applied:
                 self.preview.applied = True
                 if self.plan is not None:
@@ -503,10 +571,12 @@ class WorkbenchApp(App):
             await self._step_done(step, event)
         elif kind == ev_kinds.STEP_FAILED and step:
             stepper.set_state(step, FAILED)
+            if step == "spec":
+                self._spec_streaming = False
             await self._end_turn()
             text = f"**{step} failed:** {event.message}"
             if step == "review":
-                findings = self.backend.findings()
+                findings = self._load_findings()
                 if findings:
                     text += "\n\n" + render_findings(findings)
                 text += "\n\nFix the spec (errors are marked at their line), then **Ctrl+N**."
@@ -543,7 +613,8 @@ class WorkbenchApp(App):
             await self._end_turn()
             return
         if step == "review":
-            findings = data.get("findings") or self.backend.findings()
+            # numbered, with the developer's decisions (a dismissal holds across reviews)
+            findings = self._load_findings() or data.get("findings") or []
             if findings and (self.turn is None or not self.turn.text.strip()):
                 if self.turn is None:
                     await self._start_turn(step)
@@ -551,6 +622,9 @@ class WorkbenchApp(App):
                 await self.turn.write(render_findings(findings))
             elif not findings and self.turn is not None and not self.turn.text.strip():
                 await self.turn.write("No findings.")
+            hint = findings_hint(self.findings)
+            if hint and self.turn is not None:
+                await self.turn.write(f"\n\n{hint}")
         elif self.turn is not None and self.turn_step == step and not self.turn.text.strip():
             await self.turn.write(event.message or "Done.")
         await self._end_turn()
@@ -558,48 +632,75 @@ class WorkbenchApp(App):
             self._refresh_plan()
 
     # -- engine calls (thread workers) -------------------------------------
-    def _call_engine(self, label: str, *calls: tuple[Any, ...]) -> None:
+    def _call_engine(self, label: str, *calls: tuple[Any, ...], then: Any = None,
+                     on_error: Any = None) -> bool:
+        """Run `calls` in order in the engine's thread worker (one at a time). When they are
+        done: the step states and findings are refreshed, then `then(result of the last
+        call)` runs on the UI thread, or `on_error(exc)` (default: a chat line and a
+        notification). False when the engine is busy and nothing was started."""
         if self.busy:
             self.notify(f"Busy: {self.busy}", severity="warning")
-            return
+            return False
         self._set_busy(label)
         self.engine_running = True
         self.update_editor_lock()
         self._start_flushing()
-        self._engine_worker(label, calls)
+        self._engine_worker(label, calls, then, on_error)
+        return True
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def _engine_worker(self, label: str, calls: tuple[tuple[Any, ...], ...]) -> None:
+    def _engine_worker(self, label: str, calls: tuple[tuple[Any, ...], ...], then: Any = None,
+                       on_error: Any = None) -> None:
         error: Exception | None = None
+        result: Any = None
         try:
             for fn, *args in calls:
-                fn(*args)
+                result = fn(*args)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             error = exc
         try:
             status = self.backend.status()
         except Exception:  # noqa: BLE001
             status = {}
-        self.call_from_thread(self._engine_done, label, error, status)
+        try:
+            findings: list[dict[str, Any]] | None = self.backend.findings()
+        except Exception:  # noqa: BLE001 - the list stays as it was
+            findings = None
+        self.call_from_thread(self._engine_done, label, error, status, findings, result, then,
+                              on_error)
 
     async def _engine_done(self, label: str, error: Exception | None,
-                           status: dict[str, str] | None = None) -> None:
+                           status: dict[str, str] | None = None,
+                           findings: list[dict[str, Any]] | None = None, result: Any = None,
+                           then: Any = None, on_error: Any = None) -> None:
         await self.drain_events()
         self.engine_running = False
+        self._spec_streaming = False
+        self._applying = None
         if status:
             self.sync_states(status)
+        if findings is not None:
+            self._set_findings(findings)
         self.update_editor_lock()
         open_gate, self._gate_after_run = self._gate_after_run, False
         self._stop_flushing()
         self._set_busy("")
         await self._end_turn()
-        if error is not None:
-            message = str(error) or type(error).__name__
-            await self.chat.add_turn("Workbench", text=f"**{label}** stopped: {message}", kind="error")
-            self.notify(message, severity="error", timeout=8)
-        elif open_gate and self.waiting_gate is not None:
-            self.action_approve()
-        self.audit.reload()
+        try:
+            if error is not None:
+                message = str(error) or type(error).__name__
+                if on_error is not None:
+                    await _maybe_await(on_error(error))
+                else:
+                    await self.chat.add_turn("Workbench", text=f"**{label}** stopped: {message}",
+                                             kind="error")
+                    self.notify(message, severity="error", timeout=8)
+            elif then is not None:
+                await _maybe_await(then(result))
+            elif open_gate and self.waiting_gate is not None:
+                self.action_approve()
+        finally:
+            self.audit.reload()
 
     def update_editor_lock(self) -> None:
         """The spec is editable once drafted, until approved, and never while a step runs."""
@@ -665,6 +766,7 @@ class WorkbenchApp(App):
 
     def _reset_session(self) -> None:
         self.stepper.reset()
+        self._set_findings([])
         self.waiting_gate = None
         self.gate_data = {}
         self.plan = None
@@ -675,6 +777,10 @@ class WorkbenchApp(App):
         self.editor.saved = ""
 
     def action_cancel_turn(self) -> None:
+        if self.busy and self._applying is not None:  # the agent revising the spec
+            self.run_worker(self._cancel_engine, thread=True, group="cancel", exit_on_error=False)
+            self.notify(f"Cancelling finding {self._applying}: the spec stays as it was.")
+            return
         if not self.busy or self.turn_step is None:
             return
         step = self.turn_step
@@ -728,6 +834,9 @@ class WorkbenchApp(App):
 
     # -- lifecycle actions ---------------------------------------------------
     def action_next_step(self) -> None:
+        findings = self._findings_screen()
+        if findings is not None and findings is self.screen:
+            findings.dismiss(None)  # Ctrl+N from the findings: on to the review, in view
         if self.backend.session_id is None:
             self.action_show_pane("chat")
             self.notify("Describe the tool you want in the chat first.")
@@ -821,6 +930,7 @@ class WorkbenchApp(App):
         errors = self.editor.errors
         warning = (f"The spec has {len(errors)} validation error(s); fix them first "
                    f"(line {errors[0].line}: {errors[0].detail})") if errors else ""
+        open_findings = sum(1 for f in self.findings if (f.get("status") or "open") == "open")
         return GateInfo("spec", sha, "Approve this spec?", (
             ("name", name),
             ("summary", summary),
@@ -828,9 +938,11 @@ class WorkbenchApp(App):
             ("commands", str(commands)),
             ("lines", str(len(text.splitlines()))),
             ("sha256", sha),
-        ), warning)
+        ), warning, open_findings)
 
     def action_approve(self) -> None:
+        if isinstance(self.screen, ApprovalScreen):
+            return  # (ctrl+n in a gate: it is open already)
         if self.busy:
             self.notify(f"Busy: {self.busy}", severity="warning")
             return
@@ -847,11 +959,14 @@ class WorkbenchApp(App):
         if gate_kind == "spec":
             self.editor.flush_save()
         info = self.gate_info(gate_kind)
-        self.push_screen(ApprovalScreen(info), lambda ok: self._gate_answered(step, gate, info, bool(ok)))
+        self.push_screen(ApprovalScreen(info), lambda ok: self._gate_answered(step, gate, info, ok))
 
-    def _gate_answered(self, step: str, gate: str, info: GateInfo, approved: bool) -> None:
+    def _gate_answered(self, step: str, gate: str, info: GateInfo, approved: bool | None) -> None:
         from workbench.identity import human
 
+        if approved is None:  # F8 in the gate: the findings first; the gate keeps waiting
+            self.call_after_refresh(self.action_findings)
+            return
         actor = f"human:{human()}"
         if not approved:
             self.run_worker(lambda: self.backend.reject(info.gate, actor), thread=True,
@@ -914,6 +1029,132 @@ class WorkbenchApp(App):
                                       self.backend.notes(),
                                       str(self.backend.config_path or "config.toml")))
 
+    # -- review findings -------------------------------------------------------
+    def _load_findings(self) -> list[dict[str, Any]]:
+        """Read the findings now (a quick read of the store, on the UI thread)."""
+        try:
+            findings = self.backend.findings()
+        except Exception:  # noqa: BLE001 - keep the list we have
+            return self.findings
+        self._set_findings(findings)
+        return findings
+
+    def _set_findings(self, findings: list[dict[str, Any]]) -> None:
+        had = bool(self.findings)
+        self.findings = [dict(f) for f in findings]
+        if had != bool(self.findings):
+            self.screen_stack[0].refresh_bindings()  # F8 is in the footer with findings
+        screen = self._findings_screen()
+        if screen is not None:
+            note, locked = self._findings_notes()
+            screen.set_findings(self.findings, note, locked)
+
+    def _findings_screen(self) -> Any:
+        from workbench.ui.screens.findings import FindingsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, FindingsScreen):
+                return screen
+        return None
+
+    def _findings_notes(self) -> tuple[str, str]:
+        """(what to know about the list, why nothing can be decided: "" when it can)."""
+        states = self.stepper.states
+        if states.get("approval") == DONE:
+            return "", "The spec is approved: its findings can no longer be applied or dismissed."
+        review = states.get("review")
+        if review == FAILED:
+            return "The review failed: fix the errors in the spec, then Ctrl+N.", ""
+        if review != DONE and states.get("spec") == DONE:
+            return "The spec changed since this review: Ctrl+N runs the review again.", ""
+        return "", ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "findings":
+            return bool(self.findings)  # F8 is in the footer when there is something to see
+        return True
+
+    def action_findings(self) -> None:
+        """Open the findings screen (F8, the palette, F8 in the spec gate)."""
+        from workbench.ui.screens.findings import FindingsScreen
+
+        if self._findings_screen() is not None:
+            return
+        if self.backend.session_id is None:
+            self.notify("No session yet: describe the tool you want in the chat first.")
+            return
+        if not self.findings:
+            done = self.stepper.states.get("review") == DONE
+            self.notify("The review found nothing to change." if done
+                        else "No review findings yet: Ctrl+N runs the review.")
+            return
+        note, locked = self._findings_notes()
+        busy = self.busy if self._applying is not None else ""
+        self.push_screen(FindingsScreen(self.findings, note, locked, busy))
+
+    def on_findings_screen_apply_requested(self, message: Any) -> None:
+        self.apply_finding(message.number)
+
+    def on_findings_screen_dismiss_requested(self, message: Any) -> None:
+        self.dismiss_finding(message.number, message.reason)
+
+    def apply_finding(self, number: int) -> None:
+        """The agent revises the spec as finding `number` suggests (a thread worker)."""
+        from workbench.identity import human
+
+        if self.busy:
+            self._finding_failed(RuntimeError(f"Busy: {self.busy}"), severity="warning")
+            return
+        self._applying, self._apply_streamed = number, 0
+        self._call_engine(
+            f"Applying finding {number}…", *self._save_first(),  # the agent revises what you typed
+            (self.backend.apply_finding, number, f"human:{human()}"),
+            then=self._finding_applied, on_error=self._finding_failed)
+
+    def dismiss_finding(self, number: int, reason: str = "") -> None:
+        from workbench.identity import human
+
+        if self.busy:
+            self._finding_failed(RuntimeError(f"Busy: {self.busy}"), severity="warning")
+            return
+        self._call_engine(
+            f"Dismissing finding {number}…",
+            (self.backend.dismiss_finding, number, reason, f"human:{human()}"),
+            then=self._finding_dismissed, on_error=self._finding_failed)
+
+    async def _finding_applied(self, result: dict[str, Any]) -> None:
+        text = result.get("spec_text")
+        if text is not None:
+            self._save_latest = self._save_done = text  # saved already: the engine's version
+            self.editor.load_revision(text)
+        line = f"Applied finding {result.get('n')} → spec v{result.get('spec_version')}"
+        await self.chat.add_turn(
+            BY_ID["spec"].actor, self.backend.model_for("spec"),
+            text=f"{line} ({result.get('severity')} at `{result.get('location')}`). "
+                 "The review runs again on it: **Ctrl+N**.")
+        self.notify(f"{line}. Ctrl+N runs the review again.")
+        screen = self._findings_screen()
+        if screen is not None:
+            screen.show_message(f"✓ {line}. Ctrl+N runs the review again.")
+
+    def _finding_dismissed(self, result: dict[str, Any]) -> None:
+        reason = result.get("reason") or ""
+        line = f"Dismissed finding {result.get('n')}" + (f": {reason}" if reason else "")
+        self.notify(line, markup=False)  # (the reason is the developer's words, not markup)
+        screen = self._findings_screen()
+        if screen is not None:
+            screen.show_message(f"✓ {line}")
+
+    def _finding_failed(self, error: Exception, severity: str = "error") -> None:
+        """A refusal or a model failure: one line; the spec and the findings are unchanged."""
+        message = (str(error) or type(error).__name__).strip().splitlines()[0]
+        if getattr(error, "cause", "") == "cancelled":  # Esc: what was asked for happened
+            severity = "warning"
+        self.notify(message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
+        screen = self._findings_screen()
+        if screen is not None:
+            screen.show_error(message)
+
     def action_toggle_diff(self) -> None:
         if self.active_pane == "preview":
             self.preview.action_toggle_diff()
@@ -929,7 +1170,14 @@ def flush_due(now: tuple[float, float], last: tuple[float, float]) -> bool:
     return gap >= MAX_FLUSH_GAP or now[1] - last[1] <= STREAM_CPU_SHARE * gap
 
 
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
 def render_findings(findings: list[Any]) -> str:
+    """The findings as a Markdown list: numbered (the numbers F8 and `workbench findings`
+    use) when the engine numbered them, with the developer's decision when there is one."""
     lines = []
     for f in findings:
         get = f.get if isinstance(f, dict) else lambda k, d="", f=f: getattr(f, k, d)
@@ -937,11 +1185,26 @@ def render_findings(findings: list[Any]) -> str:
         loc = get("location", "")
         text = get("text", "")
         sug = get("suggestion", "")
-        line = f"- **{sev}** `{loc}`: {text}"
+        n = get("n", None)
+        line = f"{n}. **{sev}** `{loc}`: {text}" if n else f"- **{sev}** `{loc}`: {text}"
         if sug:
             line += f" *{sug}*"
+        status = get("status", "open") or "open"
+        if status != "open":
+            reason = get("reason", "")
+            line += f" (**{status}**{': ' + reason if reason else ''})"
         lines.append(line)
     return "\n".join(lines)
+
+
+def findings_hint(findings: list[dict[str, Any]]) -> str:
+    """What to do about the open findings, in a line ("" when none is open)."""
+    count = sum(1 for f in findings if (f.get("status") or "open") == "open")
+    if not count:
+        return ""
+    if count == 1:
+        return "**1 open finding**: press **F8** to apply or dismiss it."
+    return f"**{count} open findings**: press **F8** to apply or dismiss them."
 
 
 def run(out_dir: Path | None = None, session: str | None = None) -> int:

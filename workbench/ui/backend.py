@@ -248,10 +248,26 @@ class Backend:
         return spec["text"] if spec else None
 
     def findings(self) -> list[Any]:
+        """The review's findings, numbered, each with its status (open, dismissed, applied)."""
         fn = getattr(self.engine, "findings", None)
         if fn is None or self.session_id is None:
             return []
         return list(fn(self.session_id))
+
+    def dismiss_finding(self, ref: int | str, reason: str, actor: str) -> dict[str, Any]:
+        """Dismiss a finding (number or id), with a reason; the engine audits it."""
+        if self.session_id is None:
+            raise WorkbenchError("no session: describe a tool in the chat first")
+        return dict(self._need().dismiss_finding(self.session_id, ref, reason, actor=actor))
+
+    def apply_finding(self, ref: int | str, actor: str) -> dict[str, Any]:
+        """Have the agent revise the spec as the finding suggests (a new spec version; the
+        review must run again). The result carries `spec_text`, the new version's text."""
+        if self.session_id is None:
+            raise WorkbenchError("no session: describe a tool in the chat first")
+        result = dict(self._need().apply_finding(self.session_id, ref, actor=actor))
+        result["spec_text"] = self.current_spec_text()
+        return result
 
     def reject(self, gate: str, actor: str) -> None:
         """Record a rejection. At the plan gate the engine steps back to implementation; at

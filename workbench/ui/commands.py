@@ -15,6 +15,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Step back", "step_back", "Go back to the selected step"),
     ("Re-run step", "rerun", "Re-run the selected step"),
     ("Approve gate", "approve", "Show what is waiting for approval"),
+    ("Findings", "findings", "The review's findings: apply or dismiss each one (F8)"),
     ("Switch model", "switch_model", "Choose the model for the session or one step"),
     ("Models", "show_models", "Configured models, their keys, how to add one"),
     ("Cancel turn", "cancel_turn", "Stop the agent's current turn"),
@@ -35,8 +36,11 @@ class WorkbenchCommands(Provider):
         return self.app  # type: ignore[return-value]
 
     def _commands(self) -> list[tuple[str, object, str]]:
+        # Findings is called directly, not through run_action: before the review the footer
+        # hides F8 (check_action), but the palette still answers with what to do.
         out: list[tuple[str, object, str]] = [
-            (name, partial(self.wb.run_action, action), help_) for name, action, help_ in ACTIONS
+            (name, self.wb.action_findings if action == "findings"
+             else partial(self.wb.run_action, action), help_) for name, action, help_ in ACTIONS
         ]
         backend = self.wb.backend
         step = self.wb.selected_step()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -120,14 +121,16 @@ class AuditPane(Vertical):
         except Exception as exc:  # noqa: BLE001 - show, don't crash the pane
             self.app.call_from_thread(self._status, f"cannot read the audit log: {exc}")
             return
+        # (escaped: the table reads a str cell as markup, and a request, a reason or a
+        # summary is the user's words; "[/]" in one would otherwise stop the app)
         rows = [
-            (
+            tuple(escape(cell) for cell in (
                 format_time(event_field(e, "ts", "time", "created_at", "timestamp")),
                 str(event_field(e, "step", default="") or ""),
                 str(event_field(e, "action", "kind", "event", default="")),
                 short_actor(str(event_field(e, "actor", default=""))),
                 detail_of(e),
-            )
+            ))
             for e in events
         ]
         last = event_field(events[-1], "id", default=None) if events else None

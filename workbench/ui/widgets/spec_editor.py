@@ -210,6 +210,31 @@ class SpecEditor(Vertical):
         self.text_area.fit_language()
         self.validate_now()
 
+    def load_revision(self, text: str) -> None:
+        """A new version written by the engine (an applied finding): it becomes the text,
+        saved already, as one edit (ctrl+z takes it back, and that is saved as an edit).
+        The draft stays the base of the diff (F4: what changed since the model's draft).
+        The cursor and the scroll stay where they were, as far as they can."""
+        ta = self.text_area
+        if text == ta.text:
+            return
+        row, col = ta.cursor_location
+        scroll = ta.scroll_offset
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        self.saved = text
+        ta.history.checkpoint()
+        ta.replace(text, (0, 0), ta.document.end, maintain_selection_offset=False)
+        ta.history.checkpoint()
+        last = max(0, ta.document.line_count - 1)
+        row = min(row, last)
+        ta.move_cursor((row, min(col, len(ta.document.get_line(row)))))
+        ta.scroll_to(scroll.x, scroll.y, animate=False, immediate=True)
+        self.validate_now()
+        if self.show_diff:
+            self._update_diff()
+
     def stream_start(self) -> None:
         self.text_area.load_text("")
         self.text_area.read_only = True

@@ -44,6 +44,7 @@ class Stepper(OptionList):
         Binding("r", "app.rerun", "Re-run", show=False, id="stepper.rerun"),
         Binding("a", "app.approve", "Approve", show=False, id="stepper.approve"),
         Binding("m", "app.switch_model", "Model", show=False, id="stepper.model"),
+        Binding("f", "app.findings", "Findings", show=False, id="stepper.findings"),
     ]
 
     class StepSelected(Message):
