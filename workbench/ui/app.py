@@ -231,25 +231,31 @@ class WorkbenchApp(App):
                     yield AuditPane(id="audit", classes="pane")
         yield FittingFooter(show_command_palette=False, compact=True)
 
+    def _main(self, kind):
+        """A widget of the main screen, also while a modal screen (a gate, the models or
+        the findings) is on top of it: engine events keep arriving then."""
+        stack = self.screen_stack
+        return (stack[0] if stack else self).query_one(kind)
+
     @property
     def stepper(self) -> Stepper:
-        return self.query_one(Stepper)
+        return self._main(Stepper)
 
     @property
     def chat(self) -> ChatPane:
-        return self.query_one(ChatPane)
+        return self._main(ChatPane)
 
     @property
     def editor(self) -> SpecEditor:
-        return self.query_one(SpecEditor)
+        return self._main(SpecEditor)
 
     @property
     def preview(self) -> PreviewPane:
-        return self.query_one(PreviewPane)
+        return self._main(PreviewPane)
 
     @property
     def audit(self) -> AuditPane:
-        return self.query_one(AuditPane)
+        return self._main(AuditPane)
 
     async def on_mount(self) -> None:
         for pane in PANES:
