@@ -795,18 +795,7 @@ class Store:
                 f"({head_hash[:12]}) is not in the log, which ends at event {last}: events "
                 "were removed or the log rebuilt",
             )
-        head_id = row[0][0]
-        have = self._q(
-            "SELECT count(*) FROM events WHERE session_id = ? AND id <= ?", (session, head_id)
-        )[0][0]
-        if have != count:
-            return VerifyResult(
-                False, result.checked, head_id,
-                f"session {session[:12]} has {have} event(s) up to event {head_id}, {where} "
-                f"recorded {count}",
-            )
-        return VerifyResult(True, result.checked, None,
-                            f"{result.checked} event(s) intact; matches {where}")
+        return self._session_count_matches(result, session, row[0][0], count, where)
 
     def _verify_manifest_v1(self, manifest: dict, where: str) -> VerifyResult:
         try:
@@ -837,13 +826,18 @@ class Store:
                 f"event {head_id} does not carry the head hash recorded in {where}: "
                 "the log was rewritten",
             )
+        return self._session_count_matches(result, session, head_id, count, where)
+
+    def _session_count_matches(self, result: VerifyResult, session: str, head_id: int, count: int,
+                               where: str) -> VerifyResult:
+        """The last check against a manifest: the session still has the events it had."""
         have = self._q(
             "SELECT count(*) FROM events WHERE session_id = ? AND id <= ?", (session, head_id)
         )[0][0]
         if have != count:
             return VerifyResult(
                 False, result.checked, head_id,
-                f"session {session} has {have} event(s) up to event {head_id}, {where} "
+                f"session {session[:12]} has {have} event(s) up to event {head_id}, {where} "
                 f"recorded {count}",
             )
         return VerifyResult(True, result.checked, None,
