@@ -179,3 +179,127 @@ def test_offline_draft_is_valid():
         validate(spec, TEMPLATES)
         assert request.strip()[:20] in spec.body or len(request) > 100
     assert suggest_name("Convert CSV files to JSON") == "csv-files"
+
+
+# -- interface fields: short, required, multiple, nargs -----------------------------------
+
+DESIGN_EXAMPLE_FIELDS = base_text().replace(
+    "        help: CSV file to read\n",
+    '        help: CSV file to read\n        nargs: "?"\n',
+).replace(
+    "        help: Output format\n",
+    "        help: Output format\n"
+    "      - name: output\n        short: o\n        type: path\n        required: true\n"
+    "        help: Where to write the JSON\n"
+    "      - name: tag\n        type: str\n        multiple: true\n        help: A tag\n",
+)
+
+
+def test_the_design_examples_interface_fields_are_valid():
+    spec = parse_spec(DESIGN_EXAMPLE_FIELDS)
+    validate(spec, TEMPLATES)
+    cmd = spec.data["commands"][0]
+    assert cmd["arguments"][0]["nargs"] == "?"
+    opts = {o["name"]: o for o in cmd["options"]}
+    assert opts["output"]["short"] == "o" and opts["output"]["required"] is True
+    assert opts["tag"]["multiple"] is True
+
+
+def _with(option_lines: str = "", argument_lines: str = "") -> str:
+    """The design example with lines added to its first argument and its `format` option."""
+    text = DESIGN_EXAMPLE_FIELDS
+    if argument_lines:
+        text = text.replace('        nargs: "?"\n', argument_lines, 1)
+    if option_lines:
+        text = text.replace("        help: Output format\n", "        help: Output format\n" + option_lines, 1)
+    return text
+
+
+@pytest.mark.parametrize(
+    "text, field, needle, message",
+    [
+        (_with("        short: oo\n"), "commands[0].options[2].short", "short: oo", "one ASCII letter"),
+        (_with("        short: 1\n"), "commands[0].options[2].short", "short: 1", "one ASCII letter"),
+        (_with("        short: é\n"), "commands[0].options[2].short", "short: é", "one ASCII letter"),
+        (_with("        short: h\n"), "commands[0].options[2].short", "short: h", "reserved for --help"),
+        (_with("        short: o\n"), "commands[0].options[3].short", "short: o#2",
+         "duplicate short option '-o' (also commands[0].options[2])"),
+        (_with("        required: yes please\n"), "commands[0].options[2].required", "required: yes please",
+         "true or false"),
+        (_with("        required: true\n"), "commands[0].options[2].default", "default: json",
+         "a required option takes no default"),
+        (_with("        multiple: true\n"), "commands[0].options[2].default", "default: json",
+         "a multiple option takes no default"),
+        (_with("        nargs: '*'\n"), "commands[0].options[2].nargs", "nargs: '*'", "only applies to arguments"),
+        (_with(argument_lines="        nargs: 2\n"), "commands[0].arguments[0].nargs", "nargs: 2",
+         '"?" (optional), "*" (any number) or "+"'),
+        (_with(argument_lines="        short: i\n"), "commands[0].arguments[0].short", "short: i",
+         "only applies to options"),
+        (_with(argument_lines="        required: false\n"), "commands[0].arguments[0].required",
+         "required: false", "use nargs"),
+        (_with(argument_lines="        multiple: true\n"), "commands[0].arguments[0].multiple",
+         "multiple: true", "not multiple"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "",
+)
+def test_interface_field_errors_name_line_and_field(text, field, needle, message):
+    errs = errors_for(text)
+    match = [e for e in errs if e.field == field]
+    assert match, [str(e) for e in errs]
+    needle, _, nth = needle.partition("#")
+    hits = [i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == needle]
+    assert match[0].line == hits[int(nth or 1) - 1], str(match[0])
+    assert message in match[0].detail, str(match[0])
+
+
+def test_flags_are_neither_required_nor_multiple():
+    text = base_text().replace("        help: Show what would be written\n",
+                               "        help: Show what would be written\n        required: true\n"
+                               "        multiple: true\n")
+    errs = {e.field: e.detail for e in errors_for(text)}
+    assert "a flag cannot be required" in errs["commands[0].options[1].required"]
+    assert "a flag cannot be multiple" in errs["commands[0].options[1].multiple"]
+
+
+ARGS_HEAD = ("---\nname: order\nsummary: s\ntemplate: python-cli\ncommands:\n"
+             "  - name: run\n    summary: s\n    arguments:\n")
+
+
+def _args(*nargs) -> str:
+    lines = [ARGS_HEAD]
+    for i, n in enumerate(nargs):
+        lines.append(f"      - name: a{i}\n")
+        if n is not None:
+            lines.append(f"        nargs: '{n}'\n")
+    return "".join(lines) + "---\n"
+
+
+@pytest.mark.parametrize("nargs", [
+    (None, "?"), (None, "*"), (None, "+"), (None, None, "?", "?"), ("?", "*"), ("?", "?"), ("*",), ("+",),
+])
+def test_positional_orders_a_parser_can_read(nargs):
+    assert errors_for(_args(*nargs)) == []
+
+
+@pytest.mark.parametrize("nargs, bad, message", [
+    (("*", None), 1, "must be the last"),
+    (("+", "?"), 1, "must be the last"),
+    (("?", None), 1, "cannot follow the optional commands[0].arguments[0]"),
+    (("*", "+"), 1, "must be the last"),
+    ((None, "?", "+"), 2, "cannot follow the optional commands[0].arguments[1]"),
+])
+def test_positional_orders_a_parser_cannot_read(nargs, bad, message):
+    errs = errors_for(_args(*nargs))
+    assert [e.field for e in errs] == [f"commands[0].arguments[{bad}]"], [str(e) for e in errs]
+    assert message in errs[0].detail
+    assert errs[0].line == _args(*nargs).splitlines().index(f"      - name: a{bad}") + 1
+
+
+def test_every_interface_error_is_reported_at_once():
+    text = _with("        short: h\n        required: maybe\n", argument_lines="        nargs: 7\n        short: i\n")
+    fields = [e.field for e in errors_for(text)]
+    for f in ("commands[0].arguments[0].nargs", "commands[0].arguments[0].short",
+              "commands[0].options[2].short", "commands[0].options[2].required"):
+        assert f in fields, fields
+    lines = [e.line for e in errors_for(text)]
+    assert lines == sorted(lines)

@@ -23,8 +23,11 @@ TOP_FIELDS = (
     "name", "summary", "template", "version", "license", "commands", "dependencies", "integrations",
 )
 COMMAND_FIELDS = ("name", "summary", "arguments", "options")
-ARGUMENT_FIELDS = ("name", "type", "help", "choices")
-OPTION_FIELDS = ("name", "type", "help", "choices", "default")
+ARGUMENT_FIELDS = ("name", "type", "help", "choices", "nargs")
+OPTION_FIELDS = ("name", "type", "help", "choices", "default", "short", "required", "multiple")
+NARGS = ("?", "*", "+")
+SHORT_RE = re.compile(r"^[A-Za-z]$")
+RESERVED_SHORTS = ("h",)
 RESERVED_OPTIONS = ("help",)
 # A project named like its own test or build tools could not be installed beside them.
 RESERVED_TOOL_NAMES = ("pytest", "ruff", "pip", "setuptools", "wheel", "bats", "shellcheck")
@@ -62,8 +65,8 @@ def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[Sp
         v = front["version"]
         if not isinstance(v, str) or not VERSION_RE.match(v):
             c.add(("version",), f"must be a version string such as 0.1.0 (got {v!r}); quote it in YAML")
-    if "license" in front:
-        _line_string(c, front, ("license",), required=False)
+    if "license" in front and _line_string(c, front, ("license",), required=False):
+        _license(c, front["license"], ("license",))
 
     commands = front.get("commands")
     if "commands" not in front:
@@ -181,6 +184,7 @@ def _command(c: _Collector, cmd: Any, path: tuple, seen: dict[str, int]) -> None
             continue
         for j, item in enumerate(items):
             _param(c, item, (*path, kind, j), kind, fields, types, params)
+    _interface(c, cmd, path)
 
 
 def _param(c, item, path, kind, fields, types, params) -> None:
@@ -188,7 +192,9 @@ def _param(c, item, path, kind, fields, types, params) -> None:
         c.add(path, "must be a mapping with name, type and help")
         return
     for key in item:
-        if key not in fields:
+        if key in _MISPLACED.get(kind, {}):
+            c.add((*path, key), _MISPLACED[kind][key])
+        elif key not in fields:
             c.add((*path, key), f"unknown field (expected one of: {', '.join(fields)})")
     name = _name(c, item, (*path, "name"), required=True)
     if name is not None:
@@ -222,6 +228,73 @@ def _param(c, item, path, kind, fields, types, params) -> None:
         c.add((*path, "choices"), f"choices only apply to type choice (this is {typ})")
     if "default" in item and typ is not None:
         _default(c, item["default"], (*path, "default"), typ, choices)
+
+
+# A field of one kind of parameter written on the other: say what to use instead.
+_MISPLACED = {
+    "arguments": {
+        "short": "short only applies to options (an argument is positional)",
+        "required": "an argument is required unless its nargs is \"?\" or \"*\"; use nargs",
+        "multiple": "an argument takes several values with nargs: \"*\" or \"+\", not multiple",
+        "default": "an argument has no default; make it an option, or optional with nargs: \"?\"",
+    },
+    "options": {
+        "nargs": "nargs only applies to arguments; an option takes several values with multiple: true",
+    },
+}
+
+
+def _interface(c: _Collector, cmd: dict, path: tuple) -> None:
+    """short, required, multiple (options) and nargs (arguments): each well-formed,
+    short letters unique in the command, and positionals in an order a parser can
+    read: at most one variadic argument, last, and no required one after an optional."""
+    options = cmd.get("options")
+    shorts: dict[str, str] = {}
+    for j, opt in enumerate(options if isinstance(options, list) else []):
+        if not isinstance(opt, dict):
+            continue
+        where = (*path, "options", j)
+        typ = opt.get("type", "str")
+        if "short" in opt:
+            short = opt["short"]
+            if not isinstance(short, str) or not SHORT_RE.match(short):
+                c.add((*where, "short"), f"must be one ASCII letter, such as o for -o (got {short!r})")
+            elif short in RESERVED_SHORTS:
+                c.add((*where, "short"), f"'-{short}' is reserved for --help")
+            elif short in shorts:
+                c.add((*where, "short"), f"duplicate short option '-{short}' (also {shorts[short]})")
+            else:
+                shorts[short] = field_name(where)
+        for key in ("required", "multiple"):
+            if key not in opt:
+                continue
+            if not isinstance(opt[key], bool):
+                c.add((*where, key), f"must be true or false (got {opt[key]!r})")
+            elif opt[key] and typ == "flag":
+                c.add((*where, key), f"a flag cannot be {key}; it is a switch, on or off")
+            elif opt[key] and opt.get("default") is not None:
+                c.add((*where, "default"), f"a {key} option takes no default"
+                      + (" (it starts as an empty list)" if key == "multiple" else ""))
+    arguments = cmd.get("arguments")
+    optional_at = variadic_at = None
+    for j, arg in enumerate(arguments if isinstance(arguments, list) else []):
+        if not isinstance(arg, dict):
+            continue
+        where = (*path, "arguments", j)
+        nargs = arg.get("nargs")
+        if "nargs" in arg and nargs not in NARGS:
+            c.add((*where, "nargs"), f'must be "?" (optional), "*" (any number) or "+" (at least one), '
+                                     f"quoted in YAML (got {nargs!r})")
+            continue
+        if variadic_at is not None:
+            c.add(where, f"comes after {variadic_at}, which takes every remaining value; "
+                         "a variadic argument (nargs * or +) must be the last")
+        elif nargs in (None, "+") and optional_at is not None:
+            c.add(where, f"a required argument cannot follow the optional {optional_at}")
+        if nargs in ("*", "+"):
+            variadic_at = variadic_at or field_name(where)
+        if nargs in ("?", "*"):
+            optional_at = optional_at or field_name(where)
 
 
 def _default(c, value, path, typ, choices) -> None:
@@ -260,3 +333,12 @@ def _dependency(c, dep, path) -> None:
         return
     if req.url:
         c.add(path, "direct URL requirements are not allowed")
+
+
+def _license(c: _Collector, value: str, path: tuple) -> None:
+    """The licence must be an SPDX expression whose full text the project can ship."""
+    from workbench.spec.licences import license_problem
+
+    problem = license_problem(value)
+    if problem is not None:
+        c.add(path, problem)
