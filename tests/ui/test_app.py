@@ -96,7 +96,7 @@ async def test_request_streams_analysis_and_draft(fake_backend, out_dir):
         assert ("Reviewer agent", "offline") in labels
         analysis = next(t for t in turns if t.kind == "agent" and "Request, restated" in t.text)
         assert REQUEST in analysis.text
-        assert app.editor.text.startswith("---\nname: csv-files\n")
+        assert app.editor.text.startswith("---\nname: csv-converter\n")
         assert app.editor.draft == app.editor.text
         assert app.stepper.states["approval"] == "waiting"
         assert app.waiting_gate == ("approval", "spec")
@@ -111,7 +111,7 @@ async def test_validation_as_you_type_marks_the_line_and_clears(fake_backend, ou
         assert not ta.read_only
         ta.focus()
         ta.move_cursor((1, len("name: ")))
-        await pilot.press("X")  # "name: Xcsv-files" is not kebab-case
+        await pilot.press("X")  # "name: Xcsv-converter" is not kebab-case
         assert await wait_for(pilot, lambda: bool(app.editor.errors))
         err = app.editor.errors[0]
         assert (err.line, err.field) == (2, "name")

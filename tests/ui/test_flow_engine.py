@@ -41,7 +41,7 @@ async def test_full_lifecycle_offline(real_backend, out_dir):
         turns = [(t.role, t.model) for t in app.chat.turns if t.kind == "agent"]
         assert ("Tool Builder agent", "offline") in turns and ("Reviewer agent", "offline") in turns
         draft = app.editor.text
-        assert draft.startswith("---\nname: csv-files\n")
+        assert draft.startswith("---\nname: csv-converter\n")
         assert draft == store.get_spec_version(sid)["text"]
         assert "waiting for approval" in screen_text(app)
 
@@ -67,7 +67,7 @@ async def test_full_lifecycle_offline(real_backend, out_dir):
         assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert app.screen.info.sha256 == store.get_spec_version(sid)["sha256"]
         sha = app.screen.info.sha256
-        assert sha in screen_text(app) and "csv-files" in screen_text(app)
+        assert sha in screen_text(app) and "csv-converter" in screen_text(app)
         await pilot.press("y")
         assert await wait_for(pilot, lambda: app.waiting_gate == ("docs", "plan") and not app.busy, 120)
         approval = store.get_approval(sid, "spec")

@@ -178,7 +178,36 @@ def test_offline_draft_is_valid():
         spec = parse_spec(draft_spec_text(request))
         validate(spec, TEMPLATES)
         assert request.strip()[:20] in spec.body or len(request) > 100
-    assert suggest_name("Convert CSV files to JSON") == "csv-files"
+    assert suggest_name("Convert CSV files to JSON") == "csv-converter"
+
+
+@pytest.mark.parametrize("request_text, name, command", [
+    ("Find duplicate photos by hashing their contents", "duplicate-finder", "find"),
+    ("Count words in text files", "word-counter", "count"),
+    ("Resize photos in their folder", "photo-resizer", "resize"),
+    ("Split big files into chunks", "file-splitter", "split"),
+    ("I want to count lines of code", "line-counter", "count"),
+    ("Validate JSON schemas", "json-validator", "validate"),
+    ("hello", "hello", "run"),
+    ("", "my-tool", "run"),
+])
+def test_offline_names_tools_from_their_object_noun(request_text, name, command):
+    """Named as people name tools (object noun + agent noun), never 'finds-duplicate' or 'words-text'."""
+    from workbench.llm.offline import suggest_command, suggest_name
+
+    assert suggest_name(request_text) == name
+    assert suggest_command(request_text) == command
+
+
+def test_offline_summaries_are_written_not_copied():
+    from workbench.llm.offline import draft_spec_text, suggest_summaries
+
+    tool, command = suggest_summaries("Count words in text files")
+    assert (tool, command) == ("Counts words in text files", "Count words in INPUT")
+    spec = parse_spec(draft_spec_text("Find duplicate photos by hashing their contents"))
+    assert spec.data["summary"] != "Find duplicate photos by hashing their contents"
+    assert spec.data["commands"][0]["summary"] == "Find duplicate photos in INPUT"
+    validate(spec, TEMPLATES)
 
 
 # -- interface fields: short, required, multiple, nargs -----------------------------------

@@ -74,23 +74,112 @@ def _words(request: str) -> list[str]:
     return [w for w in re.findall(r"[a-z][a-z0-9]*", request.lower()) if len(w) <= 20]
 
 
+# Words that are never the object a tool is named after; the weak ones name it only
+# when the phrase has nothing better ("split big files" -> "file-splitter").
+NOT_OBJECTS = STOPWORDS | {
+    "their", "them", "they", "his", "her", "him", "me", "you", "any", "given", "onto", "over",
+    "under", "about", "between", "than", "then", "so", "not", "only", "also", "via", "per",
+}
+WEAK_OBJECTS = {
+    "files", "file", "folder", "folders", "directory", "directories", "contents", "content",
+    "input", "inputs", "output", "data", "text", "texts", "stuff", "things", "thing", "items",
+    "big", "large", "small", "long", "short", "old", "many", "multiple", "several", "other",
+}
+# The noun for someone who does the verb, where "verb + er" is wrong.
+AGENT_NOUNS = {
+    "validate": "validator", "translate": "translator", "generate": "generator",
+    "calculate": "calculator", "compress": "compressor", "extract": "extractor",
+    "monitor": "monitor", "filter": "filter", "format": "formatter", "split": "splitter",
+    "scan": "scanner", "diff": "differ", "show": "viewer", "list": "lister", "backup": "backup-tool",
+    "analyze": "analyzer", "analyse": "analyser", "summarize": "summarizer", "summarise": "summariser",
+    "import": "importer", "sync": "syncer", "test": "tester",
+}
+_SUFFIXES = ("ing", "ies", "es", "ed", "s")
+
+
+def _verb_of(word: str) -> str | None:
+    """The base verb of an inflected word ("finds", "hashing", "converted" -> find, hash, convert)."""
+    if word in VERBS:
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            stem = word[: -len(suffix)]
+            for candidate in (stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem,
+                              stem + "y" if suffix == "ies" else stem):
+                if candidate in VERBS:
+                    return candidate
+    return None
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _agent_noun(verb: str) -> str:
+    if verb in AGENT_NOUNS:
+        return AGENT_NOUNS[verb]
+    return verb + ("r" if verb.endswith("e") else "er")
+
+
+def _parse_request(request: str) -> tuple[str | None, list[str], str]:
+    """The request's main verb, its object phrase (words up to the first preposition),
+    and the phrase as written ("Count words in text files" -> count, [words], "words")."""
+    raw = request.strip().rstrip(".!?").split()
+    verb, at = None, 0
+    for i, token in enumerate(raw[:4]):  # a request names its verb early ("Find ...", "I want to count ...")
+        base = _verb_of(re.sub(r"[^a-z0-9]", "", token.lower()))
+        if base is not None:
+            verb, at = base, i + 1
+            break
+    phrase: list[str] = []
+    for token in raw[at:]:
+        w = re.sub(r"[^a-z0-9]", "", token.lower())
+        if not w or w in NOT_OBJECTS or _verb_of(w) is not None:
+            if phrase:
+                break  # the object phrase ended ("photos *by* hashing ...")
+            continue
+        phrase.append(token)
+    words = [re.sub(r"[^a-z0-9]", "", t.lower()) for t in phrase]
+    return verb, [w for w in words if w and w[0].isalpha() and len(w) <= 20], " ".join(phrase)
+
+
+def _object_noun(objects: list[str]) -> str | None:
+    strong = [w for w in objects if w not in WEAK_OBJECTS]
+    if strong:
+        return strong[0]
+    weak = [w for w in objects if w not in {"big", "large", "small", "long", "short", "old", "many",
+                                            "multiple", "several", "other"}]
+    return weak[-1] if weak else None
+
+
 def suggest_name(request: str) -> str:
-    """A sensible kebab-case tool name from a request ("Convert CSV files to JSON" -> "csv-files")."""
-    words = [w for w in _words(request) if w not in STOPWORDS and w not in VERBS]
-    name = "-".join(words[:2])
-    if len(name) < 2:
-        name = "-".join(w for w in _words(request) if w not in STOPWORDS)[:30] or "my-tool"
-    name = name[:40].strip("-")
+    """A tool name from the request's object noun and its verb, the way people name tools:
+    "Find duplicate photos by hashing them" -> "duplicate-finder", "Count words in text
+    files" -> "word-counter", "Convert CSV files to JSON" -> "csv-converter"."""
+    verb, objects, _ = _parse_request(request)
+    noun = _object_noun(objects)
+    if verb and noun:
+        name = f"{_singular(noun)}-{_agent_noun(verb)}"
+    elif verb:
+        name = _agent_noun(verb)
+    else:
+        nouns = [w for w in _words(request) if w not in NOT_OBJECTS and w not in WEAK_OBJECTS]
+        name = "-".join(_singular(w) for w in nouns[:2])
+    name = re.sub(r"-+", "-", name)[:40].strip("-")
     if len(name) < 2 or not re.match(r"^[a-z]", name):
         name = "my-tool"
     return name
 
 
 def suggest_command(request: str) -> str:
-    for w in _words(request):
-        if w in VERBS:
-            return w
-    return "run"
+    verb, _, _ = _parse_request(request)
+    return verb or "run"
 
 
 def one_line(text: str, limit: int = 72) -> str:
@@ -100,11 +189,33 @@ def one_line(text: str, limit: int = 72) -> str:
     return line or "A command-line tool"
 
 
+def _third_person(verb: str) -> str:
+    if verb.endswith(("s", "sh", "ch", "x", "z")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def suggest_summaries(request: str) -> tuple[str, str]:
+    """(the tool's summary, its command's summary), written rather than copied: "Count
+    words in text files" -> ("Counts words in text files", "Count words in INPUT")."""
+    verb, _, phrase = _parse_request(request)
+    raw = request.strip().rstrip(".!?").split()
+    if verb is None:
+        return "A command-line tool (drafted offline: describe it)", "Work on INPUT"
+    at = next(i for i, t in enumerate(raw) if _verb_of(re.sub(r"[^a-z0-9]", "", t.lower())) == verb)
+    rest = " ".join(raw[at + 1:])
+    tool = f"{_third_person(verb).capitalize()} {rest}" if rest else f"A tool to {verb} its input"
+    command = f"{verb.capitalize()} {phrase} in INPUT" if phrase else f"{verb.capitalize()} INPUT"
+    return one_line(tool), one_line(command, 60)
+
+
 def draft_spec_text(request: str, template: str = "python-cli") -> str:
     """The offline spec skeleton: valid as it stands, to be completed by the developer."""
     name = suggest_name(request)
     command = suggest_command(request)
-    summary = one_line(request)
+    summary, command_summary = suggest_summaries(request)
     front = {
         "name": name,
         "summary": summary,
@@ -114,7 +225,7 @@ def draft_spec_text(request: str, template: str = "python-cli") -> str:
         "commands": [
             {
                 "name": command,
-                "summary": one_line(request, 60),
+                "summary": command_summary,
                 "arguments": [{"name": "input", "type": "str", "help": "What to work on"}],
                 "options": [
                     {"name": "dry-run", "type": "flag", "help": "Show what would happen without doing it"}
