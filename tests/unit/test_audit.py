@@ -21,6 +21,12 @@ from workbench.store.audit import canonical_json, event_hash, line_edit_distance
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _private_key_dir(tmp_path, monkeypatch):
+    """The audit key and heads live beside config.toml: here, a private WORKBENCH_HOME."""
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+
+
 @pytest.fixture
 def chain(tmp_path):
     """A store with two sessions and 10 events; returns (store, path, sid_a, sid_b)."""
@@ -35,6 +41,9 @@ def chain(tmp_path):
                 tokens=i * 10 or None, cost=0.001 * i if i else None)
     yield s, path, a, b
     s.close()
+
+
+COLS = "id, ts, session_id, actor, step, action, summary, payload, tokens, cost, prev_hash, hash"
 
 
 def _raw(path: Path) -> sqlite3.Connection:
@@ -87,7 +96,7 @@ def test_edited_event_is_named(chain, column, value):
     assert "event 5" in r.reason and "edited" in r.reason
 
 
-def test_edited_event_with_recomputed_own_hash_is_caught_at_the_next(chain):
+def test_edited_event_with_recomputed_own_hash_is_caught_by_its_mac(chain):
     s, path, _, _ = chain
     e = s.get_event(5)
     forged = (5, e["ts"], e["session_id"], e["actor"], e["step"], e["action"], "forged",
@@ -95,7 +104,7 @@ def test_edited_event_with_recomputed_own_hash_is_caught_at_the_next(chain):
     _raw(path).execute("UPDATE events SET summary = 'forged', hash = ? WHERE id = 5",
                        (event_hash(forged),))
     r = s.verify_chain()
-    assert not r.ok and r.first_bad_id == 6 and "event 6" in r.reason
+    assert not r.ok and r.first_bad_id == 5 and "does not match its MAC" in r.reason
 
 
 @pytest.mark.parametrize("victim,named", [(1, 2), (4, 5), (9, 10)])
@@ -187,7 +196,10 @@ def test_truncated_log_is_caught_against_manifest(chain, tmp_path):
     assert s.verify_against_manifest(manifest).ok
     # truncate: remove the newest events, including the head recorded in the manifest
     _raw(path).execute("DELETE FROM events WHERE id >= 9")
-    assert s.verify_chain().ok  # the chain alone cannot see a clean truncation
+    r = s.verify_chain()  # the head recorded beside the key sees the clean truncation
+    assert not r.ok and r.first_bad_id == 9 and "removed from its tail" in r.reason
+    (tmp_path / "audit-heads.json").unlink()  # ... and without it, the manifest does
+    assert s.verify_chain().ok
     r = s.verify_against_manifest(manifest)
     assert not r.ok
     assert "is not in the log, which ends at event 8: events were removed" in r.reason
@@ -206,14 +218,24 @@ def test_rewritten_log_is_caught_against_manifest(chain, tmp_path):
     for i, r in enumerate(rows, 1):
         content = (i, *r[1:], prev)
         prev = event_hash(content)
-        raw.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        raw.execute(f"INSERT INTO events ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*content, prev))
-    raw.execute("INSERT INTO events VALUES (10, '2026', NULL, 'x', NULL, 'pad', '', NULL, NULL, "
-                "NULL, ?, ?)", (prev, event_hash((10, "2026", None, "x", None, "pad", "", None,
-                                                  None, None, prev))))
+    raw.execute(f"INSERT INTO events ({COLS}) VALUES (10, '2026', NULL, 'x', NULL, 'pad', '', "
+                "NULL, NULL, NULL, ?, ?)",
+                (prev, event_hash((10, "2026", None, "x", None, "pad", "", None, None, None,
+                                   prev))))
+    r = s.verify_chain()  # no MACs on the rebuilt rows: caught without any manifest
+    assert not r.ok and r.first_bad_id == 1 and "MAC was removed" in r.reason
+    assert not s.verify_against_manifest(manifest).ok
+    # someone who could also remove the key and head files: the project's manifest still sees it
+    (tmp_path / "audit.key").unlink()
+    (tmp_path / "audit-heads.json").unlink()
+    s.close()
+    s = Store(path)
     assert s.verify_chain().ok
     r = s.verify_against_manifest(manifest)
     assert not r.ok and "rebuilt" in r.reason
+    s.close()
 
 
 def test_bad_manifest_is_a_usage_error(chain, tmp_path):
@@ -387,7 +409,7 @@ def test_cli_audit_verify_exit_codes(home, tmp_path):
     assert _cli(home, "audit", "verify", "--manifest", str(project)).returncode == 0
     _raw(home / "workbench.db").execute("DELETE FROM events WHERE id = 3")
     out = _cli(home, "audit", "verify")
-    assert out.returncode == 0  # a clean tail cut is invisible without the manifest ...
+    assert out.returncode == 1 and "removed from its tail" in out.stderr  # the head file ...
     out = _cli(home, "audit", "verify", "--manifest", str(project))
     assert out.returncode == 1 and "event 3" in out.stderr  # ... and caught with it
     _raw(home / "workbench.db").execute("UPDATE events SET summary = 'nothing' WHERE id = 1")

@@ -2,7 +2,7 @@
 
     workbench audit list [--session S] [--step STEP] [--actor WHO] [--action A]
                          [--since 2h|2026-11-24] [--limit N] [--before ID]
-    workbench audit verify [--manifest PROJECT/.workbench/manifest.json]
+    workbench audit verify [--manifest PROJECT/.workbench/manifest.json] [--project DIR]
     workbench audit export --format jsonl|csv [--output FILE] [filters]
 
 `verify` exits 0 when the chain is intact and 1 naming the first bad event.
@@ -56,6 +56,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     verify.add_argument("--manifest", metavar="FILE", action="append",
                         help="a project's .workbench/manifest.json (or the project directory)")
+    verify.add_argument("--project", metavar="DIR", action="append",
+                        help="a project Workbench made: check the audit head in each of its "
+                             "commits' trailers against the log (catches a dropped tail)")
     verify.add_argument("--db", metavar="PATH", help=argparse.SUPPRESS)
 
     export = sub.add_parser("export", help="export events as JSON lines or CSV (oldest first)")
@@ -181,21 +184,46 @@ def _manifest_path(value: str) -> Path:
     return p
 
 
+def _verify_project(store, project: str, chain):
+    from workbench.errors import UsageError
+    from workbench.integrate.git import audit_heads
+
+    root = Path(project)
+    if not root.is_dir():
+        raise UsageError(f"--project {project}: no such directory")
+    try:
+        commits = audit_heads(root)
+    except Exception as exc:  # noqa: BLE001 - git's own failure, said in one line
+        raise UsageError(f"--project {project}: cannot read its commits: {exc}") from None
+    if not commits:
+        raise UsageError(f"--project {project}: no Workbench commit (no Workbench-Session trailer)")
+    return store.verify_against_commits(commits, str(root), chain)
+
+
 def _verify(store, args) -> int:
     result = store.verify_chain()
     for m in args.manifest or []:
         if not result.ok:
             break
         result = store.verify_against_manifest(_manifest_path(m))
+    for project in args.project or []:
+        if not result.ok:
+            break
+        result = _verify_project(store, project, result)
     if result.ok:
-        print(f"audit chain intact: {result.checked} event(s) verified; head {store.audit_head()}"
-              + (f"; matches {len(args.manifest)} manifest(s)" if args.manifest else ""))
+        print(f"audit chain intact: {result.checked} event(s) verified ({result.keyed} keyed, "
+              f"{result.unkeyed} unkeyed); head {store.audit_head()}"
+              + (f"; matches {len(args.manifest)} manifest(s)" if args.manifest else "")
+              + (f"; matches {len(args.project)} project(s)" if args.project else ""))
+        for note in result.notes:  # what this could not prove, said plainly
+            print(f"  cannot prove: {note}")
         return EXIT_OK
     bad = store.get_event(result.first_bad_id) if result.first_bad_id is not None else None
     where = ""
     if bad is not None:
         where = f" [{bad['ts']} {bad['actor']} {bad['action']}: {bad['summary'][:60]}]"
-    print(f"audit chain BROKEN at event {result.first_bad_id}: {result.reason}{where} "
+    at = "outside the database" if result.first_bad_id is None else f"at event {result.first_bad_id}"
+    print(f"audit chain BROKEN {at}: {result.reason}{where} "
           f"({result.checked} event(s) before it verified)", file=sys.stderr)
     return EXIT_BAD
 

@@ -51,10 +51,46 @@ def init(root: Path) -> None:
     # for their commits; Workbench's commits are protected by the environment above.
 
 
-def trailers(step: str, session_id: str) -> str:
-    return (f"Generated-by: Workbench {__version__}\n"
+def trailers(step: str, session_id: str, audit: dict | None = None) -> str:
+    """The commit trailers. `audit` (a `Store.chain_manifest`) adds the session's audit
+    head: the hash of its newest event and its event count, so `workbench audit verify
+    --project DIR` can check that the log still holds what each commit saw."""
+    text = (f"Generated-by: Workbench {__version__}\n"
             f"Workbench-Step: {step}\n"
             f"Workbench-Session: {session_id}\n")
+    if audit is not None:
+        text += (f"Workbench-Audit-Head: {audit['session_head_hash']}\n"
+                 f"Workbench-Audit-Count: {int(audit['session_event_count'])}\n")
+    return text
+
+
+def audit_heads(root: Path) -> list[dict]:
+    """Every Workbench commit of the project at `root`, oldest first: `commit`, `step`,
+    `session`, and `head`/`count` (None for a commit made before heads were recorded)."""
+    from workbench.safety.gitsafe import GitUnsafe, run_git
+
+    if not (Path(root) / ".git").exists():
+        raise GitUnsafe(f"{root}: not a git repository (no .git)")
+    out = run_git(["log", "--reverse", "--format=%H%x1f%B%x1e", "--grep=^Workbench-Session: "],
+                  root).stdout
+    commits = []
+    for record in out.split("\x1e"):
+        sha, _, body = record.strip("\n").partition("\x1f")
+        if not sha:
+            continue
+        fields = {}
+        for line in body.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("Workbench-"):
+                fields[key] = value.strip()
+        if "Workbench-Session" not in fields:
+            continue
+        count = fields.get("Workbench-Audit-Count", "")
+        commits.append({"commit": sha, "step": fields.get("Workbench-Step"),
+                        "session": fields["Workbench-Session"],
+                        "head": fields.get("Workbench-Audit-Head"),
+                        "count": int(count) if count.isdigit() else None})
+    return commits
 
 
 def _tracked_files(root: Path) -> list[str]:
@@ -81,8 +117,10 @@ def scan_for_secrets(root: Path) -> None:
                            f"({f.kind}: {f.masked}){more}")
 
 
-def commit_all(root: Path, subject: str, *, step: str, session_id: str) -> str:
-    """Stage every file of the project and commit it; return the commit sha."""
+def commit_all(root: Path, subject: str, *, step: str, session_id: str,
+               audit: dict | None = None) -> str:
+    """Stage every file of the project and commit it; return the commit sha. `audit`
+    (the session's `chain_manifest`) puts its audit head in the trailers."""
     import git
 
     scan_for_secrets(root)
@@ -98,7 +136,7 @@ def commit_all(root: Path, subject: str, *, step: str, session_id: str) -> str:
     repo.index.add(to_add)
     who = human()
     actor = git.Actor(who.name, who.email)
-    message = f"{subject}\n\n{trailers(step, session_id)}"
+    message = f"{subject}\n\n{trailers(step, session_id, audit)}"
     commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
     return commit.hexsha
 

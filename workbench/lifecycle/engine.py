@@ -77,6 +77,7 @@ class Engine:
         # (session id -> Future of monitor.PreparedEnv); taken by the monitor step.
         self._prepared: dict[str, Any] = {}
         self._specs: dict[str, Any] = {}  # the parsed spec of the latest version asked for
+        self._notes: dict[tuple[str, str], list[str]] = {}  # what the step's line must also say
 
     def close(self) -> None:
         """Drop work started ahead that no step took (its temporary files go)."""
@@ -108,6 +109,8 @@ class Engine:
         return AgentContext(
             session_id=sid, step=step, cancel=self.cancel,
             on_token=lambda t: self.emit(ev.TOKEN, sid, step, t),
+            on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, step, m, notice=True),
+            notes=self._notes.setdefault((sid, step), []),
         )
 
     def _json_output(self, sid: str, step: str, kind: str, default=None):
@@ -367,6 +370,7 @@ class Engine:
         self.store.update_session(sid, current_step=step, status="running")
         self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
         started = time.monotonic()
+        self._notes.pop((sid, step), None)
         calls_before = self._last_call_id(sid)
         try:
             result = handler(sid)
@@ -383,6 +387,8 @@ class Engine:
         if isinstance(result, Outcome):  # a gate
             return result
         message = result or "done"
+        notes = self._notes.pop((sid, step), [])  # a fallback that answered, said in the step's line
+        message += "".join(f" ({n})" for n in notes)
         self.store.set_step(sid, step, DONE, message)
         tokens, cost = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
@@ -648,7 +654,8 @@ class Engine:
         if done is not None:  # killed after committing, before the step was recorded
             return done
         self._write_manifest(sid, root)
-        sha = git.commit_all(root, message, step=step, session_id=sid)
+        sha = git.commit_all(root, message, step=step, session_id=sid,
+                             audit=self.store.chain_manifest(sid))
         self.store.audit(sid, self._agent_actor(step), step, "commit", f"{sha[:12]} {message}",
                          payload={"commit": sha})
         return sha

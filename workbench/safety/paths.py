@@ -288,6 +288,21 @@ def write_file(
     return root_real.joinpath(*p.parts)
 
 
+def fsync_path(path: Path | str, directory: bool = False) -> None:
+    """fsync a file or a directory, best effort (a filesystem without fsync is not an error)."""
+    flags = os.O_RDONLY | (_DIRECTORY if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _close_all(fds: list[int]) -> None:
     for fd in reversed(fds):
         try:

@@ -17,25 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.errors import UsageError, WorkbenchError
+from workbench.safety.paths import fsync_path as _fsync_path
 from workbench.safety.paths import write_file
 from workbench.scaffold.plan import Plan
 
 TMP_MARK = ".workbench-tmp-"
 _TMP_RE = re.compile(r"^\..+\.workbench-tmp-(\d+)-[0-9a-f]+$")
-
-
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,16 +11,32 @@ events: an edited event fails its own hash, a deleted or reordered one breaks th
 link of the event after it. A truncated tail is caught against the manifest a
 project records: its session's newest event hash and event count
 (see `Store.chain_manifest`).
+
+Keyed MACs (see docs/audit.md). A chain alone proves nothing against someone who can
+write the database: they edit an event and recompute every hash after it. So each
+event also carries `mac` = HMAC-SHA256(key, "wbmac1:" + its hash), with the key in a
+0600 file beside config.toml (`audit.key`, never in the database). Because the hash
+covers the previous hash, one valid MAC vouches for the whole chain before it. The
+newest head of each database is also kept beside the key (`audit-heads.json`, itself
+MAC'd), which catches a dropped tail, and in each Workbench commit's trailers.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
+import hmac
 import json
+import os
 import re
+import secrets
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from workbench.errors import UsageError
 
 HASH_TAG = "wb1"
 GENESIS = "0" * 64
@@ -84,9 +100,263 @@ class VerifyResult:
     checked: int
     first_bad_id: int | None = None
     reason: str = ""
+    keyed: int = 0  # events whose MAC was checked against the key
+    unkeyed: int = 0  # events written before the MAC existed
+    notes: tuple[str, ...] = ()  # what this verification cannot prove
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+# ---------------------------------------------------------------- keyed MACs
+
+KEY_FILE = "audit.key"
+HEADS_FILE = "audit-heads.json"
+MAC_TAG = b"wbmac1:"
+_KEY_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class AuditKeyError(UsageError):
+    """The audit key file (or the head file beside it) cannot be trusted or used."""
+
+
+def key_dir() -> Path:
+    """Where the audit key lives: the config directory, beside config.toml."""
+    from workbench.paths import config_path
+
+    return config_path().parent
+
+
+class Keyring:
+    """The audit key (`audit.key`) and the heads recorded outside the database.
+
+    The key file is made on first use: written to a private temporary file (O_EXCL,
+    0600), then linked into place, which fails if another process was first, so a
+    reader never sees half a key. A key file that is a symlink, not a regular file,
+    not ours, or readable or writable by anyone else is refused (AuditKeyError)."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self.key_path = self.dir / KEY_FILE
+        self.heads_path = self.dir / HEADS_FILE
+        self._template: Any = None
+        self._fd: int | None = None  # the key file, held open; its flock orders head updates
+        self._heads_fd: int | None = None
+
+    # -------------------------------------------------------------- the key
+    def load(self, create: bool) -> bool:
+        """Load the key (creating it when missing and `create`); whether one is loaded."""
+        if self._template is not None:
+            return True
+        fd = self._open_key()
+        if fd is None:
+            if not create:
+                return False
+            self._create_key()
+            fd = self._open_key()
+            if fd is None:  # pragma: no cover - removed as soon as made
+                raise AuditKeyError(f"{self.key_path}: the audit key vanished while it was made")
+        try:
+            raw = os.read(fd, 256).decode("ascii", "replace").strip()
+        except OSError as exc:
+            os.close(fd)
+            raise AuditKeyError(f"{self.key_path}: cannot read the audit key: "
+                                f"{exc.strerror or exc}") from None
+        if not _KEY_RE.fullmatch(raw):
+            os.close(fd)
+            raise AuditKeyError(f"{self.key_path}: not a Workbench audit key (expected 64 hex "
+                                "digits); move it away only if you accept that the events "
+                                "keyed with it can no longer be checked")
+        self._fd = fd
+        self._template = hmac.new(bytes.fromhex(raw), MAC_TAG, hashlib.sha256)
+        return True
+
+    def _open_key(self) -> int | None:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.key_path, flags)
+        except FileNotFoundError:
+            if self.key_path.is_symlink():  # a dangling symlink
+                raise AuditKeyError(f"{self.key_path}: the audit key file is a symlink; "
+                                    "refusing it") from None
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise AuditKeyError(f"{self.key_path}: the audit key file is a symlink; "
+                                    "refusing it") from None
+            raise AuditKeyError(f"{self.key_path}: cannot open the audit key: "
+                                f"{exc.strerror or exc}") from None
+        st = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a regular file"
+        elif hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            problem = f"belongs to another user (uid {st.st_uid})"
+        elif st.st_mode & 0o077:
+            problem = (f"has mode {stat.S_IMODE(st.st_mode):04o}, open to other users; "
+                       f"run: chmod 600 {self.key_path}")
+        if problem:
+            os.close(fd)
+            raise AuditKeyError(f"{self.key_path}: refusing the audit key file: it {problem}")
+        return fd
+
+    def _create_key(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o600)
+            try:
+                os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.key_path)  # atomic, and fails if another process was first
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+            from workbench.safety.paths import fsync_path
+
+            fsync_path(self.dir, directory=True)
+        except OSError as exc:
+            raise AuditKeyError(f"{self.key_path}: cannot create the audit key: "
+                                f"{exc.strerror or exc}") from None
+
+    def mac(self, chain_hash: str) -> str:
+        m = self._template.copy()
+        m.update(chain_hash.encode("ascii"))
+        return m.hexdigest()
+
+    def close(self) -> None:
+        for fd in (self._fd, self._heads_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._heads_fd = None
+        self._template = None
+
+    # -------------------------------------------------------------- heads
+    def _head_mac(self, db: str, entry: dict) -> str:
+        return self.mac(f"head:{db}:{entry['id']}:{entry['hash']}:{entry['keyed_since']}")
+
+    def _read_heads(self) -> dict:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.heads_path, flags)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise AuditKeyError(f"{self.heads_path}: cannot read the audit heads: "
+                                f"{exc.strerror or exc}") from None
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(8_000_000)
+        try:
+            heads = json.loads(data)
+        except ValueError:
+            raise AuditKeyError(f"{self.heads_path}: the audit head file is not valid JSON "
+                                "(edited or damaged)") from None
+        if not isinstance(heads, dict):
+            raise AuditKeyError(f"{self.heads_path}: the audit head file is not a JSON object")
+        return heads
+
+    def head(self, db: str) -> dict | None:
+        """The newest head recorded for database `db` (a real path), checked against its
+        MAC; None when none was recorded. Raises AuditKeyError when it was edited."""
+        entry = self._read_heads().get(db)
+        if entry is None:
+            return None
+        try:
+            entry = {"id": int(entry["id"]), "hash": str(entry["hash"]),
+                     "keyed_since": int(entry["keyed_since"]), "mac": str(entry["mac"])}
+        except (KeyError, TypeError, ValueError):
+            raise AuditKeyError(f"{self.heads_path}: the head recorded for {db} is malformed "
+                                "(edited or damaged)") from None
+        if self._template is not None and not hmac.compare_digest(
+                entry["mac"], self._head_mac(db, entry)):
+            raise AuditKeyError(f"{self.heads_path}: the head recorded for {db} does not match "
+                                "its MAC: the head file was edited")
+        return entry
+
+    def record_head(self, db: str, first_id: int, last_id: int, last_hash: str) -> None:
+        """Record `last_id`/`last_hash` as the newest head of `db`, unless a newer one is
+        already recorded (heads only move forward; a lower one is kept for verify to see).
+
+        Written in place with one write of the whole file, padded to at least its old
+        length (JSON ignores the trailing spaces): a killed process leaves the old or
+        the new content, and nothing is renamed (a rename per append costs ~10x more)."""
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            fd = self._heads_file()
+            old_text = _pread_all(fd)
+            try:
+                heads = json.loads(old_text) if old_text.strip() else {}
+            except ValueError:
+                heads = None
+            if not isinstance(heads, dict):
+                raise AuditKeyError(f"{self.heads_path}: the audit head file is damaged or was "
+                                    "edited; move it away to start recording heads again")
+            old = heads.get(db)
+            keyed_since = first_id
+            if isinstance(old, dict):
+                try:
+                    if int(old["id"]) >= last_id:
+                        return
+                    keyed_since = int(old["keyed_since"])
+                except (KeyError, TypeError, ValueError):
+                    pass
+            entry = {"id": last_id, "hash": last_hash, "keyed_since": keyed_since}
+            entry["mac"] = self._head_mac(db, entry)
+            heads[db] = entry
+            if len(heads) > 1:
+                for other in [k for k in heads if k != db]:  # databases whose directory is gone
+                    if not os.path.isdir(os.path.dirname(other)):
+                        del heads[other]
+            data = json.dumps(heads, sort_keys=True, separators=(",", ":")).encode()
+            if len(data) < len(old_text):
+                data += b" " * (len(old_text) - len(data))
+            os.pwrite(fd, data, 0)
+        except OSError as exc:
+            raise AuditKeyError(f"{self.heads_path}: cannot record the audit head: "
+                                f"{exc.strerror or exc}") from None
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _heads_file(self) -> int:
+        """The head file, open for writing (reopened if it was replaced meanwhile)."""
+        fd = self._heads_fd
+        if fd is not None:
+            try:
+                st = os.lstat(self.heads_path)
+                mine = os.fstat(fd)
+                if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+            self._heads_fd = None
+        try:
+            fd = os.open(self.heads_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise AuditKeyError(f"{self.heads_path}: the audit head file is a symlink; "
+                                    "refusing it") from None
+            raise
+        self._heads_fd = fd
+        return fd
+
+
+def _pread_all(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while True:
+        chunk = os.pread(fd, 1 << 16, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
 
 
 # ---------------------------------------------------------------- redaction

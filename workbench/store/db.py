@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256 as _sha256
 from pathlib import Path
@@ -209,6 +210,9 @@ class Store:
             if not self._closed:
                 self._closed = True
                 self.conn.close()
+                keys = self.__dict__.get("_keyring")
+                if keys:
+                    keys.close()
 
     def __enter__(self) -> Self:
         return self
@@ -234,11 +238,18 @@ class Store:
                 yield
             except BaseException:
                 self._depth = 0
+                self._pending_head = None
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
             self._depth = 0
-            self._retry_busy(lambda: self.conn.execute("COMMIT"), "commit")
+            try:
+                self._retry_busy(lambda: self.conn.execute("COMMIT"), "commit")
+            except BaseException:
+                self._pending_head = None
+                raise
+            if self._pending_head is not None:
+                self._record_head()
 
     def batch(self):
         """Group several writes into one transaction: `with store.batch(): ...`.
@@ -532,6 +543,28 @@ class Store:
         return self._dicts(sql + " ORDER BY id")
 
     # ------------------------------------------------------------------ audit chain
+    _pending_head: tuple[int, int, str] | None = None  # (first id, last id, hash) to record
+
+    def _keys(self) -> _audit.Keyring | None:
+        """The audit key and heads beside config.toml (none for an in-memory database)."""
+        keys = self.__dict__.get("_keyring", False)
+        if keys is False:
+            keys = None if str(self.path) == ":memory:" else _audit.Keyring(_audit.key_dir())
+            self._keyring = keys
+        return keys
+
+    def _db_id(self) -> str:
+        db_id = self.__dict__.get("_db_real")
+        if db_id is None:
+            db_id = self._db_real = os.path.realpath(self.path)
+        return db_id
+
+    def _record_head(self) -> None:
+        """After a commit: the newest head goes to the head file, outside the database."""
+        first, last, head = self._pending_head
+        self._pending_head = None
+        self._keyring.record_head(self._db_id(), first, last, head)
+
     @staticmethod
     def _prepare(
         session_id: str | None, actor: str, step: str | None, action: str, summary: str,
@@ -554,8 +587,11 @@ class Store:
 
     def _append(self, prepared: list[tuple]) -> list[dict]:
         """Append prepared events; the caller holds the write transaction."""
+        keys = self._keys()
+        mac = keys.mac if keys is not None and keys.load(create=True) else None
         head = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
         last_id, prev = head if head else (0, GENESIS)
+        first_id = last_id + 1
         now = self._now()
         rows = []
         for sid, actor, step, action, summary, payload, tokens, cost in prepared:
@@ -563,12 +599,15 @@ class Store:
             content = (last_id, now, sid, actor, step, action, summary, payload, tokens, cost,
                        prev)
             prev = event_hash(content)
-            rows.append((*content, prev))
+            rows.append((*content, prev, None if mac is None else mac(prev)))
         self.conn.executemany(
-            f"INSERT INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO events ({_EVENT_COLS}, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        return [_event_dict(r) for r in rows]
+        if mac is not None:
+            pending = self._pending_head
+            self._pending_head = (pending[0] if pending else first_id, last_id, prev)
+        return [_event_dict(r[:-1]) for r in rows]
 
     def audit(
         self, session_id: str | None, actor: str, step: str | None, action: str, summary: str,
@@ -686,26 +725,41 @@ class Store:
 
     def verify_chain(self) -> VerifyResult:
         """Walk the whole chain. Catches an edited event (its hash no longer matches its
-        content) and a deleted or reordered one (the next event's link is broken).
+        content) and a deleted or reordered one (the next event's link is broken). With
+        the audit key (audit.py), each event's MAC must match its hash, which catches an
+        event forged or rewritten with a recomputed chain, and no event after a keyed
+        one may lack its MAC; the head recorded outside the database must still be in
+        the log, which catches a dropped tail. `notes` say what could not be proven.
 
         Fast path: SQLite assembles the canonical JSON up to `cost` (json_quote escapes
         strings exactly as Python's encoder does); Python appends cost (float repr) and
         prev_hash and hashes. Any row whose fast form does not match is recomputed with
         the reference encoder (`event_hash`) before it is called bad, so correctness
         never depends on SQLite's formatting."""
+        keys = self._keys()
+        mac = keys.mac if keys is not None and keys.load(create=False) else None
+        try:
+            head = keys.head(self._db_id()) if keys is not None else None
+        except _audit.AuditKeyError as exc:
+            return VerifyResult(False, 0, None, str(exc))
+        keyed_since = head["keyed_since"] if head else None
+        head_id = head["id"] if head else 0
+        head_seen = None
         expected_prev = GENESIS
-        checked = 0
+        checked = keyed = unkeyed = 0
+        first_keyed = None
         last_id = 0
         sha = _audit.hashlib.sha256
+        same = _audit.hmac.compare_digest
         with self._lock:
-            cur = self.conn.execute(f"SELECT id, {_FAST_PREFIX}, cost, prev_hash, hash "
+            cur = self.conn.execute(f"SELECT id, {_FAST_PREFIX}, cost, prev_hash, hash, mac "
                                     "FROM events ORDER BY id")
             try:
                 while True:
                     rows = cur.fetchmany(10_000)
                     if not rows:
                         break
-                    for event_id, prefix, cost, prev, stored in rows:
+                    for event_id, prefix, cost, prev, stored, tag in rows:
                         if prev != expected_prev:
                             return VerifyResult(False, checked, event_id,
                                                 _link_reason(event_id, last_id))
@@ -727,12 +781,86 @@ class Store:
                                     f"event {event_id} was edited: its content no longer "
                                     "matches its hash",
                                 )
+                        if tag is None:
+                            since = first_keyed or (
+                                keyed_since if keyed_since and event_id >= keyed_since else None)
+                            if since:
+                                return VerifyResult(
+                                    False, checked, event_id,
+                                    f"event {event_id} has no MAC, but the events from "
+                                    f"{since} on are keyed: its MAC was removed (a rewrite "
+                                    "with a recomputed chain)")
+                            unkeyed += 1
+                        else:
+                            if first_keyed is None:
+                                first_keyed = event_id
+                            if mac is not None:
+                                if not isinstance(tag, str) or not same(tag, mac(stored)):
+                                    return VerifyResult(
+                                        False, checked, event_id,
+                                        f"event {event_id} does not match its MAC: it was forged "
+                                        "or rewritten with a recomputed chain (or the audit key "
+                                        "file was replaced)")
+                                keyed += 1
+                        if event_id == head_id:
+                            head_seen = stored
                         expected_prev = stored
                         last_id = event_id
                         checked += 1
             finally:
                 cur.close()
-        return VerifyResult(True, checked, None, f"{checked} event(s) intact")
+        if head is not None:
+            where = keys.heads_path
+            if head_id > last_id:
+                return VerifyResult(
+                    False, checked, last_id + 1,
+                    f"the log ends at event {last_id}, but {where} recorded event {head_id} as "
+                    "its newest: events were removed from its tail (or the database replaced)")
+            if head_seen != head["hash"]:
+                return VerifyResult(
+                    False, checked, head_id,
+                    f"event {head_id} is not the head recorded in {where}: the log was rewritten")
+        notes = self._verify_notes(keys, mac is not None, head, last_id, first_keyed, unkeyed)
+        what = f"{checked} event(s) intact"
+        if keyed:
+            what += f", {keyed} keyed"
+        if unkeyed:
+            what += f", {unkeyed} unkeyed"
+        return VerifyResult(True, checked, None, what, keyed=keyed, unkeyed=unkeyed,
+                            notes=tuple(notes))
+
+    @staticmethod
+    def _verify_notes(keys, has_key: bool, head: dict | None, last_id: int,
+                      first_keyed: int | None, unkeyed: int) -> list[str]:
+        """What a successful verification could not prove, in plain words."""
+        if keys is None:
+            return ["an in-memory log has no key and no head outside it: only the chain was "
+                    "checked, and a rewrite with a recomputed chain is undetectable"]
+        notes = []
+        if not has_key:
+            notes.append(f"no audit key file ({keys.key_path}): MACs were not checked; without "
+                         "the key file, a rewrite with a recomputed chain is undetectable")
+        if unkeyed and first_keyed:
+            notes.append(f"{unkeyed} event(s) before event {first_keyed} were written before the "
+                         "MAC was introduced: they are chained but not keyed, and covered only "
+                         f"through event {first_keyed}'s MAC over the chain")
+        elif unkeyed:
+            notes.append(f"{unkeyed} event(s) were written before the MAC was introduced: "
+                         "chained but not keyed, so a rewrite of them with a recomputed chain "
+                         "is undetectable")
+        if head is None:
+            if last_id:
+                notes.append("no head of this log is recorded outside the database: a dropped "
+                             "tail is caught only against a project's commits (--project) or "
+                             "manifest")
+        elif last_id > head["id"]:
+            notes.append(f"events after {head['id']} are newer than the head recorded in "
+                         f"{keys.heads_path} (a run stopped before recording it): their removal "
+                         "would not be seen")
+        if has_key:
+            notes.append(f"the key and head files in {keys.dir} are trusted: whoever can read "
+                         "the key can forge a log that verifies")
+        return notes
 
     def _reference_hash(self, event_id: int) -> str:
         row = self.conn.execute(
@@ -785,6 +913,37 @@ class Store:
             ) from None
         result = self.verify_chain()
         if not result.ok or count == 0:
+            return result
+        return self._session_head_matches(result, session, head_hash, count, where)
+
+    def verify_against_commits(self, commits: list[dict], where: str,
+                               chain: VerifyResult | None = None) -> VerifyResult:
+        """Verify the chain (or take `chain`, its result), then check each Workbench
+        commit's audit head (`integrate.git.audit_heads`: the session's newest event
+        hash and count when the commit was made) against the log."""
+        result = chain if chain is not None else self.verify_chain()
+        if not result.ok:
+            return result
+        with_head = [c for c in commits if c.get("head") and c.get("count") is not None]
+        for c in with_head:
+            r = self._session_head_matches(result, c["session"], c["head"], c["count"],
+                                           f"commit {c['commit'][:12]} of {where}")
+            if not r.ok:
+                return r
+        notes = list(result.notes)
+        if len(with_head) < len(commits):
+            notes.append(f"{len(commits) - len(with_head)} Workbench commit(s) of {where} carry "
+                         "no audit head (made before heads were recorded): nothing to compare")
+        notes.append(f"the commits of {where} show only that the log still holds what they saw: "
+                     "whoever can rewrite that project's history can change them")
+        return replace(result, reason=f"{result.reason}; matches {len(with_head)} commit(s) of "
+                                      f"{where}", notes=tuple(notes))
+
+    def _session_head_matches(self, result: VerifyResult, session: str, head_hash: str,
+                              count: int, where: str) -> VerifyResult:
+        """The session's newest event recorded elsewhere is still in the log, with as many
+        events of the session up to it as were recorded."""
+        if count == 0:
             return result
         row = self._q("SELECT id, session_id FROM events WHERE hash = ?", (head_hash,))
         if not row or row[0][1] != session:
@@ -840,8 +999,7 @@ class Store:
                 f"session {session[:12]} has {have} event(s) up to event {head_id}, {where} "
                 f"recorded {count}",
             )
-        return VerifyResult(True, result.checked, None,
-                            f"{result.checked} event(s) intact; matches {where}")
+        return replace(result, reason=f"{result.reason}; matches {where}")
 
     # ------------------------------------------------------------------ model calls, runs
     def record_model_call(

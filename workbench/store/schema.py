@@ -204,5 +204,11 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """A keyed MAC beside each audit event's chain hash (audit.py): HMAC-SHA256 with a
+    key kept outside the database. Events written before it have none ("unkeyed")."""
+    db["events"].add_column("mac", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
