@@ -77,7 +77,6 @@ class Engine:
         # (session id -> Future of monitor.PreparedEnv); taken by the monitor step.
         self._prepared: dict[str, Any] = {}
         self._specs: dict[str, Any] = {}  # the parsed spec of the latest version asked for
-        self._notes: dict[tuple[str, str], list[str]] = {}  # what the step's line must also say
 
     def close(self) -> None:
         """Drop work started ahead that no step took (its temporary files go)."""
@@ -109,8 +108,6 @@ class Engine:
         return AgentContext(
             session_id=sid, step=step, cancel=self.cancel,
             on_token=lambda t: self.emit(ev.TOKEN, sid, step, t),
-            on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, step, m, notice=True),
-            notes=self._notes.setdefault((sid, step), []),
         )
 
     def _json_output(self, sid: str, step: str, kind: str, default=None):
@@ -370,7 +367,6 @@ class Engine:
         self.store.update_session(sid, current_step=step, status="running")
         self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
         started = time.monotonic()
-        self._notes.pop((sid, step), None)
         calls_before = self._last_call_id(sid)
         try:
             result = handler(sid)
@@ -387,8 +383,6 @@ class Engine:
         if isinstance(result, Outcome):  # a gate
             return result
         message = result or "done"
-        notes = self._notes.pop((sid, step), [])  # a fallback that answered, said in the step's line
-        message += "".join(f" ({n})" for n in notes)
         self.store.set_step(sid, step, DONE, message)
         tokens, cost = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
