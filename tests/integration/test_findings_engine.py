@@ -117,7 +117,7 @@ def test_a_finding_offline_cannot_write_is_refused_and_nothing_changes(store, tm
     [placeholder] = engine.findings(sid)
     assert "placeholder drafted offline" in placeholder["text"]
     versions = len(store._dicts("SELECT version FROM spec_versions WHERE session_id = ?", (sid,)))
-    with pytest.raises(UsageError, match="left the spec unchanged"):
+    with pytest.raises(UsageError, match="offline model applies only structural fixes"):
         engine.apply_finding(sid, 1)
     assert len(store._dicts("SELECT version FROM spec_versions WHERE session_id = ?", (sid,))) == versions
     assert engine.findings(sid)[0]["status"] == "open"
@@ -147,7 +147,7 @@ def test_a_dismissal_is_recorded_and_holds_in_later_reviews(store, tmp_path):
 
 def test_bad_references_and_late_decisions_are_refused(store, tmp_path):
     engine, sid = at_gate(store, tmp_path)
-    with pytest.raises(UsageError, match=r"no finding '9': give its number \(1-3\)"):
+    with pytest.raises(UsageError, match=r"no finding '9': the session has 3 findings \(1-3\)"):
         engine.dismiss_finding(sid, 9)
     with pytest.raises(UsageError, match="no finding 'zz'"):
         engine.apply_finding(sid, "zz")

@@ -193,10 +193,10 @@ async def test_offline_cannot_apply_the_placeholder_finding(real_backend, out_di
         await pilot.press("down", "down", "a")  # 3: the placeholder drafted offline
         assert await wait_for(pilot, lambda: not app.busy and bool(notes))
         message, severity = notes[-1]
-        assert message == ("finding 3: offline left the spec unchanged; edit it yourself, "
-                           "or dismiss the finding") and severity == "error"
+        assert message.startswith("finding 3: the offline model applies only structural fixes") \
+            and "dismiss the finding" in message and severity == "error"
         await pilot.pause()
-        assert "✗ finding 3: offline left the spec unchanged" in screen_text(app)
+        assert "✗ finding 3: the offline model applies only structural" in screen_text(app)
         # nothing changed: the spec, the editor, the decision, the steps, the audit log
         assert store.get_spec_version(sid)["version"] == before["version"]
         assert app.editor.text == text_before
