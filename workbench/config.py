@@ -3,12 +3,14 @@
 ```toml
 [workbench]
 default_model = "claude"          # an alias, or a raw LiteLLM model id
+timeout = 60                      # optional: seconds without a reply before a retry (default 120)
 
 [models.local]
 model = "ollama_chat/llama3.1"
 api_base = "http://127.0.0.1:11434"
 api_key_env = "MY_KEY_VAR"
 fallbacks = ["gemini"]
+timeout = 300                     # optional, this model's own timeout
 
 [steps]
 review = "gemini"                 # a per-step model: alias or raw id
@@ -35,7 +37,8 @@ STEP_IDS = (
 )
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MODEL_KEYS = ("model", "api_base", "api_key_env", "fallbacks")
+MODEL_KEYS = ("model", "api_base", "api_key_env", "fallbacks", "timeout")
+TIMEOUT_MAX = 3600.0
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,13 @@ class ModelConfig:
     api_base: str | None = None
     api_key_env: str | None = None
     fallbacks: tuple[str, ...] = ()
+    timeout: float | None = None  # seconds without a byte of reply before a retry
 
 
 @dataclass
 class Config:
     default_model: str | None = None
+    timeout: float | None = None  # [workbench] timeout: every model's read timeout (seconds)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     steps: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, if any
@@ -116,6 +121,12 @@ def load_config(path: Path | str | None = None) -> Config:
     return parse_config(text, path)
 
 
+def _timeout(path: Path, text: str, key_path: tuple[str, ...], value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= TIMEOUT_MAX:
+        raise _err(path, text, key_path, f"must be a number of seconds from 1 to {TIMEOUT_MAX:g}")
+    return float(value)
+
+
 def parse_config(text: str, path: Path | str = "config.toml") -> Config:
     path = Path(path)
     try:
@@ -144,8 +155,10 @@ def parse_config(text: str, path: Path | str = "config.toml") -> Config:
             if not isinstance(value, str) or not value.strip():
                 raise _err(path, text, ("workbench", key), "must be a model alias or LiteLLM id (a string)")
             cfg.default_model = value.strip()
+        elif key == "timeout":
+            cfg.timeout = _timeout(path, text, ("workbench", key), value)
         else:
-            raise _err(path, text, ("workbench", key), "unknown key (expected default_model)")
+            raise _err(path, text, ("workbench", key), "unknown key (expected default_model or timeout)")
 
     models = data.get("models", {})
     if not isinstance(models, dict):
@@ -180,9 +193,12 @@ def parse_config(text: str, path: Path | str = "config.toml") -> Config:
             fallbacks = [fallbacks]
         if not isinstance(fallbacks, list) or not all(isinstance(f, str) and f.strip() for f in fallbacks):
             raise _err(path, text, ("models", alias, "fallbacks"), "must be a list of aliases or model ids")
+        timeout = table.get("timeout")
+        if timeout is not None:
+            timeout = _timeout(path, text, ("models", alias, "timeout"), timeout)
         cfg.models[alias] = ModelConfig(
             model=model.strip(), api_base=api_base.rstrip("/") if api_base else None,
-            api_key_env=key_env, fallbacks=tuple(f.strip() for f in fallbacks),
+            api_key_env=key_env, fallbacks=tuple(f.strip() for f in fallbacks), timeout=timeout,
         )
 
     steps = data.get("steps", {})

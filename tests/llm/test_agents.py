@@ -174,7 +174,7 @@ def test_repair_sends_the_failure(agents, srv, session_id):
 def test_incomplete_stream_fails_the_step_without_output(agents, srv, session_id):
     from workbench.llm.gateway import ModelIncomplete
 
-    srv.script([Reply(fault="truncate", text=SPEC)])
+    srv.script([Reply(fault="truncate", text=SPEC), Reply(fault="cut", text=SPEC)])
     with pytest.raises(ModelIncomplete) as info:
         agents("anthropic").draft_spec(ctx(session_id, "spec"), "csv to json", "", [])
     assert info.value.partial and SPEC.startswith(info.value.partial)

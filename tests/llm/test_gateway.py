@@ -110,21 +110,118 @@ def test_hang_past_the_read_timeout(provider, srv, keys, store, session_id, targ
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_truncated_stream_keeps_partial_marked_incomplete(provider, srv, keys, gateway, store, session_id,
-                                                         target_for):
+def test_truncated_stream_is_asked_again_once(provider, srv, keys, gateway, store, session_id, target_for):
     text = " ".join(f"word{i}" for i in range(400))
-    srv.script([Reply(fault="truncate", text=text), "never asked for"])
+    srv.script([Reply(fault="truncate", text=text), "the whole answer"])
+    notices: list[str] = []
+    c = ctx(session_id)
+    c.on_notice = notices.append
+    result = gateway.complete(target_for(provider), MESSAGES, c)
+    assert result.text == "the whole answer"
+    assert len(srv.requests) == 2
+    assert any("stopped midway" in n and "asking again" in n for n in notices), notices
+    assert [c["outcome"] for c in store.list_model_calls(session_id)] == ["incomplete", "ok"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("fault", ["truncate", "cut"])
+def test_stream_cut_twice_keeps_partial_marked_incomplete(provider, fault, srv, keys, gateway, store,
+                                                          session_id, target_for):
+    text = " ".join(f"word{i}" for i in range(400))
+    srv.script([Reply(fault=fault, text=text), Reply(fault=fault, text=text), "never asked for"])
     tokens: list[str] = []
     with pytest.raises(ModelIncomplete) as info:
         gateway.complete(target_for(provider), MESSAGES, ctx(session_id, tokens=tokens))
     err = info.value
     assert err.incomplete and err.partial
     assert text.startswith(err.partial) and len(err.partial) < len(text)
-    assert "".join(tokens) == err.partial  # what the chat showed is what is kept
+    assert "".join(tokens).endswith(err.partial)  # both attempts were shown; the last is kept
     assert_one_line(err, target_for(provider).model, "stopped midway", "nothing applied")
-    assert len(srv.requests) == 1  # no retry of a half-delivered answer
+    assert len(srv.requests) == 2  # one retry, then a clear failure
+    assert [c["outcome"] for c in store.list_model_calls(session_id)] == ["incomplete", "incomplete"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_clean_end_without_the_end_marker_is_incomplete(provider, srv, keys, gateway, session_id,
+                                                          target_for):
+    """LiteLLM makes up finish_reason="stop" when a stream just ends; the wire decides."""
+    text = " ".join(f"line{i}" for i in range(60))
+    srv.script([Reply(fault="cut", text=text, cut_at=0.5)] * 2)
+    with pytest.raises(ModelIncomplete) as info:
+        gateway.complete(target_for(provider), MESSAGES, ctx(session_id))
+    marker = {"openai": "finish_reason", "anthropic": "message_stop", "gemini": "finishReason"}[provider]
+    assert_one_line(info.value, "without its end marker", marker)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_malformed_stream_is_said_and_not_retried(provider, srv, keys, gateway, sleeps, store, session_id,
+                                                  target_for):
+    srv.script([Reply(fault="malformed", text="some words of a reply")])
+    with pytest.raises(ModelError) as info:
+        gateway.complete(target_for(provider), MESSAGES, ctx(session_id))
+    assert not isinstance(info.value, ModelIncomplete)
+    assert_one_line(info.value, target_for(provider).model, "malformed stream")
+    text = str(info.value)
+    assert "connection failed" not in text and "Traceback" not in text and 'File "' not in text
+    assert len(srv.requests) == 1 and sleeps.calls == []
     (call,) = store.list_model_calls(session_id)
-    assert call["outcome"] == "incomplete"
+    assert call["outcome"] == "error" and "malformed stream" in call["error"]
+
+
+def test_malformed_stream_falls_back(srv, keys, gateway, session_id, target_for):
+    srv.script([Reply(fault="malformed", text="x y z"), "from gemini"])
+    result = gateway.complete([target_for("anthropic", alias="claude"), target_for("gemini", alias="gemini")],
+                              MESSAGES, ctx(session_id))
+    assert result.text == "from gemini"
+    assert result.fallback == "claude failed (malformed stream); answered by gemini"
+
+
+def test_each_retry_and_its_wait_is_said(srv, keys, gateway, sleeps, session_id, target_for):
+    srv.script([Reply(status=500), Reply(status=429, retry_after=3), "fine"])
+    notices: list[str] = []
+    c = ctx(session_id)
+    c.on_notice = notices.append
+    gateway.complete(target_for("openai", alias="gpt"), MESSAGES, c)
+    assert len(notices) == 2, notices
+    assert "HTTP 500" in notices[0] and "retrying in 0.01s (attempt 2 of 3)" in notices[0]
+    assert "HTTP 429" in notices[1] and "retrying in 3s (attempt 3 of 3)" in notices[1]
+    assert c.notes == []  # retries are progress, not part of the step's line
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_model_timeout_from_config_is_used(provider, srv, keys, store, session_id, target_for):
+    import dataclasses
+    import time
+
+    from workbench.llm.gateway import Gateway, GatewaySettings
+
+    gw = Gateway(store, GatewaySettings(connect_timeout=1.0, read_timeout=30.0, max_retries=0))
+    srv.script([Reply(fault="hang", hang_s=5)])
+    target = dataclasses.replace(target_for(provider), timeout=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(ModelError) as info:
+        gw.complete(target, MESSAGES, ctx(session_id))
+    assert time.monotonic() - t0 < 4
+    assert_one_line(info.value, "timed out (no reply within 0.5s)")
+    assert store.list_model_calls(session_id)[0]["cost"] == 0  # nothing generated, nothing billed
+
+
+def test_fallback_is_said_and_attributed(srv, keys, gateway, store, session_id, target_for):
+    primary = target_for("anthropic", alias="claude")
+    fallback = target_for("gemini", alias="gemini")
+    srv.script([Reply(status=500)] * 3 + ["from the fallback"])
+    c = ctx(session_id, "review")
+    result = gateway.complete([primary, fallback], MESSAGES, c)
+    assert result.fallback == "claude failed (HTTP 500 ×3); answered by gemini"
+    assert c.notes == [result.fallback]
+    (event,) = store.list_events(session=session_id, action="model_fallback", limit=5)
+    assert event["summary"] == result.fallback and event["actor"] == "agent:reviewer"
+    assert event["payload"]["answered_by"] == fallback.model
+    calls = store.list_model_calls(session_id)
+    failed = [x for x in calls if x["model"] == primary.model]
+    assert len(failed) == 3 and all(x["cost"] == 0 and not x["prompt_tokens"] for x in failed)
+    (ok,) = [x for x in calls if x["model"] == fallback.model]
+    assert ok["cost"] == pytest.approx(result.cost) and ok["cost"] > 0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-FAULTS = ("hang", "truncate", "non_json", "reset")
+FAULTS = ("hang", "truncate", "non_json", "reset", "cut", "malformed")
 
 
 @dataclass
@@ -45,7 +45,11 @@ class Reply:
     retry_after: seconds, sent as a Retry-After header (with 429/5xx).
     fault: "hang" (sleep `hang_s` before answering), "truncate" (send about half the
            stream, or half the body, then drop the connection), "non_json" (a 200
-           whose body is HTML), "reset" (close without answering).
+           whose body is HTML), "reset" (close without answering), "cut" (a stream
+           that ends cleanly after `cut_at` of its text, without the provider's end
+           marker: no finish_reason, message_stop or finishReason), "malformed" (a stream
+           in the wrong shape: Anthropic without message_start ending in `[DONE]`,
+           OpenAI and Gemini data lines that are not JSON).
     """
 
     text: str = ""
@@ -59,6 +63,7 @@ class Reply:
     completion_tokens: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str = "scripted error"
+    cut_at: float = 0.5  # "cut": the share of the text sent before the stream ends
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -364,6 +369,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, body, reply, truncate=reply.fault == "truncate")
 
     def _events(self, req: Request, reply: Reply) -> list[bytes]:
+        if reply.fault == "cut":  # the text up to cut_at, then a clean end with no end marker
+            toks = split_tokens(reply.text)
+            kept = Reply(text="".join(toks[: int(len(toks) * reply.cut_at)]), chunk_tokens=reply.chunk_tokens)
+            events = self._full_events(req, kept)
+            if req.provider == "anthropic":
+                return events[:-3]  # no content_block_stop, message_delta, message_stop
+            if req.provider == "gemini":
+                last = json.loads(events[-1][len(b"data: "):])
+                del last["candidates"][0]["finishReason"]
+                return events[:-1] + [f"data: {json.dumps(last)}\r\n\r\n".encode()]
+            return events[:-3]  # no finish_reason chunk, no usage, no [DONE]
+        if reply.fault == "malformed":
+            events = self._full_events(req, reply)
+            if req.provider == "anthropic":
+                return events[1:-1] + [b"data: [DONE]\n\n"]
+            if req.provider == "gemini":
+                return [b"data: <candidates>" + e[len(b"data: "):] for e in events]
+            return [b"data: {not json " + e[len(b"data: {"):] for e in events[:-1]] + [events[-1]]
+        return self._full_events(req, reply)
+
+    def _full_events(self, req: Request, reply: Reply) -> list[bytes]:
         pt, ct = self._usage(req, reply)
         toks = split_tokens(reply.text)
         n = max(1, reply.chunk_tokens)

@@ -284,9 +284,17 @@ class ModelAgents:
         self.gateway = gateway
         self.chain = chain or [target]
         self.template = template
-        self.label = target.label
         self.rejections: list[dict] = []  # every rejected path, for the engine/UI to show
         self.last_model: str | None = None
+        self.last_fallback: str | None = None  # "claude failed (HTTP 500 ×3); answered by gemini"
+        self._answered: ModelTarget | None = None
+
+    @property
+    def label(self) -> str:
+        """The model that answered the last call (a fallback is named as such), else the model."""
+        if self._answered is not None and self._answered != self.target:
+            return f"{self._answered.label}, fallback for {self.target.alias}"
+        return self.target.label
 
     def for_step(self, step: str) -> ModelAgents:
         return self
@@ -295,6 +303,8 @@ class ModelAgents:
     def _call(self, ctx: AgentContext, messages: list[dict]) -> str:
         result = self.gateway.complete(self.chain, messages, ctx)
         self.last_model = result.target.model
+        self._answered = result.target
+        self.last_fallback = getattr(result, "fallback", None)
         return result.text
 
     def _structured(self, ctx: AgentContext, system: str, user: str, what: str, check):

@@ -32,12 +32,27 @@ class Finding:
 
 @dataclass
 class AgentContext:
-    """Per-call context: which session and step, where tokens go, how to cancel."""
+    """Per-call context: which session and step, where tokens go, how to cancel.
+
+    `on_notice` hears what the developer should see while a call runs (a retry and its
+    wait, a fallback); `notes` collects what must also be said in the step's line
+    (a fallback: "claude failed (HTTP 500 ×3); answered by gemini")."""
 
     session_id: str
     step: str
     on_token: Callable[[str], None] = lambda _t: None
     cancel: threading.Event = field(default_factory=threading.Event)
+    on_notice: Callable[[str], None] = lambda _m: None
+    notes: list[str] = field(default_factory=list)
+
+    def say(self, message: str, in_step_line: bool = False) -> None:
+        """Tell the developer now (and, when asked, again in the step's line)."""
+        if in_step_line and message not in self.notes:
+            self.notes.append(message)
+        try:
+            self.on_notice(message)
+        except Exception:  # noqa: BLE001 - a view failing must not fail the call
+            pass
 
 
 class Agents(Protocol):

@@ -1,17 +1,27 @@
 """The gateway: the only module that imports LiteLLM, and only lazily.
 
 Every model call streams, can be cancelled, has connect and read timeouts, retries
-429/5xx/timeouts with backoff that honours `Retry-After`, walks the alias's fallback
-chain, tags the request with `X-Workbench-Step` and `X-Workbench-Session`, and is
-recorded through the store (tokens, cost or None when the price is unknown, latency,
-outcome). A stream that dies midway raises `ModelIncomplete` carrying its partial text
-(marked incomplete; nothing is applied). Every failure is one `ModelError` line naming
-the model and the cause, with any key redacted.
+429/5xx/timeouts with backoff that honours `Retry-After` (each retry and its wait is
+said through `ctx.say`), walks the alias's fallback chain (a fallback that answers is
+said in the step's line and the audit log), tags the request with `X-Workbench-Step`
+and `X-Workbench-Session`, and is recorded through the store (tokens, cost or None
+when the price is unknown, 0 for a call that failed without a reply, latency, outcome).
+
+The raw stream is read beside LiteLLM (`_Wire`): a reply is complete only when the
+provider's own end marker arrived (`finish_reason`, Anthropic's `message_stop`,
+Gemini's `finishReason`) -- LiteLLM makes one up when a stream just ends. A reply
+without it is asked for once more, then raises `ModelIncomplete` carrying its partial
+text (marked incomplete; nothing is applied). A stream that cannot be read (no
+`message_start`, data that is not JSON) is a "malformed stream", not a connection
+failure, and is not retried on the same model. Every failure is one `ModelError`
+line naming the model and the cause, with any key redacted.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
+import json
 import logging
 import os
 import re
@@ -125,19 +135,134 @@ class Completion:
     latency_s: float
     attempts: int
     finish_reason: str | None = None
+    fallback: str | None = None  # "claude failed (HTTP 500 ×3); answered by gemini", when one answered
 
 
 class _Attempt(Exception):
     """One failed attempt (internal)."""
 
     def __init__(self, cause: str, retryable: bool, retry_after: float | None = None,
-                 partial: str = "", cancelled: bool = False):
+                 partial: str = "", cancelled: bool = False, malformed: bool = False,
+                 incomplete: bool = False):
         super().__init__(cause)
+        self.incomplete = incomplete
         self.cause = cause
         self.retryable = retryable
         self.retry_after = retry_after
         self.partial = partial
         self.cancelled = cancelled
+        self.malformed = malformed
+
+
+# -- the raw stream, read beside LiteLLM ---------------------------------------------------
+
+
+class _Wire:
+    """What one streamed reply said on the wire: its events, its end marker, and the
+    first thing that makes it unreadable. Fed the raw bytes as LiteLLM reads them."""
+
+    def __init__(self, provider: str):
+        self.dialect = ("anthropic" if provider == "anthropic" else
+                        "gemini" if provider in ("gemini", "vertex_ai", "vertex_ai_beta") else "openai")
+        self.seen = False  # any byte at all (False: this reply was not tapped)
+        self.events = 0
+        self.started = False  # anthropic: message_start arrived
+        self.ended = False  # the provider's end marker arrived
+        self.malformed: str | None = None
+        self._rest = b""
+
+    @property
+    def marker(self) -> str:
+        return {"anthropic": "message_stop", "gemini": "finishReason"}.get(self.dialect, "finish_reason")
+
+    def feed(self, data: bytes) -> None:
+        self.seen = True
+        if self.events > 100_000 and self.ended:
+            return
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()
+        if len(self._rest) > 4_000_000:  # no line break in megabytes: not an event stream
+            self._bad("a line of several megabytes")
+            self._rest = b""
+        for line in lines:
+            self._line(line.strip())
+
+    def close(self) -> None:
+        if self._rest.strip():
+            self._line(self._rest.strip())
+        self._rest = b""
+
+    def _bad(self, why: str) -> None:
+        if self.malformed is None:
+            self.malformed = why
+
+    def _line(self, line: bytes) -> None:
+        if not line.startswith(b"data:"):
+            return  # event names, comments, keep-alives
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            if self.dialect != "openai":
+                self._bad(f"an OpenAI [DONE] line in a{'n' if self.dialect == 'anthropic' else ''} "
+                          f"{self.dialect} stream")
+            return
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            self._bad("a data line that is not JSON")
+            return
+        if not isinstance(obj, dict):
+            self._bad("a data line that is not a JSON object")
+            return
+        self.events += 1
+        if self.dialect == "anthropic":
+            kind = obj.get("type")
+            if kind == "message_start":
+                self.started = True
+            elif kind == "message_stop":
+                self.ended = True
+            elif kind not in ("ping", "error") and not self.started:
+                self._bad(f"no message_start before {kind or 'an untyped event'}")
+        elif self.dialect == "gemini":
+            if any(isinstance(c, dict) and c.get("finishReason") for c in obj.get("candidates") or []):
+                self.ended = True
+        elif any(isinstance(c, dict) and c.get("finish_reason") for c in obj.get("choices") or []):
+            self.ended = True
+
+
+_TAP = threading.local()  # the _Wire of the reply the current thread is reading
+
+
+@functools.cache
+def _tap_class():
+    import httpx
+
+    class _TapStream(httpx.SyncByteStream):
+        """A response body stream that hands every chunk to the thread's _Wire."""
+
+        def __init__(self, inner, wire: _Wire):
+            self.inner = inner
+            self.wire = wire
+
+        def __iter__(self):
+            for chunk in self.inner:
+                self.wire.feed(chunk)
+                yield chunk
+            self.wire.close()
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class TapClient(httpx.Client):
+        """httpx.Client whose streamed responses are also read by the calling thread's _Wire."""
+
+        def send(self, request, *args, **kwargs):
+            response = super().send(request, *args, **kwargs)
+            wire = getattr(_TAP, "wire", None)
+            if wire is not None and kwargs.get("stream") and isinstance(response.stream, httpx.SyncByteStream):
+                response.stream = _TapStream(response.stream, wire)
+            return response
+
+    return TapClient
 
 
 _KEY_PATTERNS = [
@@ -232,7 +357,7 @@ def _classify(exc: BaseException, target: ModelTarget, settings: GatewaySettings
     text = str(getattr(inner, "message", "") or inner)
     low = text.lower()
     if "Timeout" in names or "timed out" in low or "timeout error" in low or status == 408:
-        return _Attempt(f"timed out (no reply within {settings.read_timeout:g}s)", True)
+        return _Attempt(f"timed out (no reply within {_read_timeout(target, settings):g}s)", True)
     if status == 429:
         return _Attempt("rate limited (HTTP 429)", True, retry_after)
     if status in (401, 403) or "AuthenticationError" in names:
@@ -251,6 +376,30 @@ def _classify(exc: BaseException, target: ModelTarget, settings: GatewaySettings
     return _Attempt(f"{type(inner).__name__}: {_detail(text)}", False)
 
 
+def _read_timeout(target: ModelTarget, settings: GatewaySettings) -> float:
+    return target.timeout if getattr(target, "timeout", None) else settings.read_timeout
+
+
+def _short_cause(cause: str) -> str:
+    """`server error (HTTP 500): boom` -> `HTTP 500`; `timed out (...)` -> `timed out`."""
+    m = re.search(r"HTTP (\d{3})", cause)
+    if m:
+        return f"HTTP {m.group(1)}"
+    return re.split(r"[:(;]| from | to ", cause, maxsplit=1)[0].strip()[:60] or cause[:60]
+
+
+def fallback_note(failed: list[tuple[ModelTarget, list[str]]], answered: ModelTarget) -> str:
+    """"claude failed (HTTP 500 ×3); answered by gemini"."""
+    parts = []
+    for target, causes in failed:
+        counts: dict[str, int] = {}
+        for c in causes:
+            counts[_short_cause(c)] = counts.get(_short_cause(c), 0) + 1
+        why = ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "unusable"
+        parts.append(f"{target.alias} failed ({why})")
+    return "; ".join(parts) + f"; answered by {answered.alias}"
+
+
 def _detail(text: str) -> str:
     """The useful part of a LiteLLM message, without its 'litellm.X: XException -' prefixes."""
     t = str(text)
@@ -266,6 +415,14 @@ def _detail(text: str) -> str:
 
 
 # -- the gateway ---------------------------------------------------------------------------
+
+def _tap(client) -> None:
+    """Make an httpx.Client hand its streamed bodies to the calling thread's _Wire."""
+    import httpx
+
+    if isinstance(client, httpx.Client) and type(client) is httpx.Client:
+        client.__class__ = _tap_class()
+
 
 _END = object()
 DELIVERY_INTERVAL = 0.02  # seconds between deliveries of streamed text to on_token
@@ -296,28 +453,41 @@ class Gateway:
         if not targets:
             raise ModelError("no model to call")
         failures: list[str] = []
+        failed: list[tuple[ModelTarget, list[str]]] = []  # the models that did not answer, and why
         attempts_total = 0
         for target in targets:
             if not target.usable(self.env):
                 failures.append(f"model {target.label}: no API key (set {target.api_key_env or 'its api_key_env'})")
+                failed.append((target, ["no API key"]))
                 continue
             secrets = secret_values(target, self.env)
             attempt = 0
+            causes: list[str] = []
+            incomplete_retried = False
             while True:
                 attempt += 1
                 attempts_total += 1
                 try:
                     result = self._one(target, messages, ctx, secrets, params)
                     result.attempts = attempts_total
+                    if failed:
+                        result.fallback = fallback_note(failed, target)
+                        self._said_fallback(ctx, result, failed)
                     return result
                 except _Attempt as a:
                     cause = redact(a.cause, secrets)
+                    causes.append(cause)
                     if a.cancelled:
                         raise ModelCancelled(f"model {target.label}: cancelled", model=target.model,
                                              cause="cancelled", partial=a.partial) from None
-                    if a.partial:
+                    if (a.partial or a.incomplete) and not a.malformed:
+                        if not incomplete_retried and not ctx.cancel.is_set():
+                            incomplete_retried = True  # one more try; what was shown is discarded
+                            ctx.say(f"model {target.label}: the reply stopped midway ({cause}); "
+                                    f"discarded, asking again (attempt {attempt + 1})")
+                            continue
                         raise ModelIncomplete(
-                            f"model {target.label}: the reply stopped midway ({cause}); "
+                            f"model {target.label}: the reply stopped midway ({cause}) twice; "
                             f"kept {len(a.partial)} characters, marked incomplete, nothing applied",
                             model=target.model, cause=cause, partial=a.partial) from None
                     wait = None
@@ -328,39 +498,83 @@ class Gateway:
                             wait = min(self.settings.backoff_max,
                                        self.settings.backoff_base * (2 ** (attempt - 1)))
                     if wait is not None:
+                        ctx.say(f"model {target.label}: {cause}; retrying in {wait:g}s "
+                                f"(attempt {attempt + 1} of {self.settings.max_retries + 1})")
                         if self._sleep(wait, ctx.cancel) or ctx.cancel.is_set():
                             raise ModelCancelled(f"model {target.label}: cancelled", model=target.model,
                                                  cause="cancelled") from None
                         continue
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
                     failures.append(f"model {target.label}: {cause}{tries}")
+                    failed.append((target, causes))
+                    nxt = targets.index(target) + 1
+                    if nxt < len(targets):
+                        ctx.say(f"model {target.label}: {cause}{tries}; trying {targets[nxt].label}")
                     break
         message = failures[0] if len(failures) == 1 else (
             failures[0] + "; fallbacks failed too: " + "; ".join(f.removeprefix("model ") for f in failures[1:]))
         first = targets[0]
         raise ModelError(message, model=first.model, cause=message)
 
+    def _said_fallback(self, ctx: AgentContext, result: Completion,
+                       failed: list[tuple[ModelTarget, list[str]]]) -> None:
+        """A fallback answered: say so in the step's line and the audit log."""
+        note = result.fallback or ""
+        ctx.say(note, in_step_line=True)
+        if self.store is None:
+            return
+        try:
+            from workbench.llm.registry import ROLE_OF_STEP
+
+            self.store.audit(ctx.session_id, f"agent:{ROLE_OF_STEP.get(ctx.step, 'tool_builder')}", ctx.step,
+                             "model_fallback", note, payload={
+                                 "answered_by": result.target.model,
+                                 "failed": [{"model": t.model, "causes": c} for t, c in failed],
+                                 "prompt_tokens": result.prompt_tokens,
+                                 "completion_tokens": result.completion_tokens, "cost": result.cost})
+        except Exception:  # noqa: BLE001 - recording must not hide the answer
+            logging.getLogger("workbench.llm").debug("could not audit a fallback", exc_info=True)
+
     def stream_text(self, chain, messages, ctx: AgentContext, **params) -> str:
         return self.complete(chain, messages, ctx, **params).text
 
     # -- one attempt -----------------------------------------------------------
     def _http_client(self, timeout):
-        """An httpx-backed client with our timeouts (Gemini streaming ignores `timeout`)."""
-        key = (timeout.connect, timeout.read)
+        """LiteLLM's HTTP handler with our timeouts (Gemini streaming ignores `timeout`),
+        its streams also read by the calling thread's _Wire."""
+        with self._clients_lock:
+            return self._http_client_unlocked(timeout)
+
+    def _openai_client(self, timeout, api_base: str | None, api_key: str):
+        """An OpenAI SDK client over a tapped httpx client (LiteLLM uses it as given)."""
+        key = ("openai", timeout.connect, timeout.read, api_base, api_key)
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                from litellm.llms.custom_httpx.http_handler import HTTPHandler
+                import openai
 
-                client = HTTPHandler(timeout=timeout)
+                http = self._http_client_unlocked(timeout)
+                client = openai.OpenAI(api_key=api_key, base_url=api_base or None, timeout=timeout,
+                                       max_retries=0, http_client=http.client)
                 self._clients[key] = client
             return client
+
+    def _http_client_unlocked(self, timeout):
+        key = ("handler", timeout.connect, timeout.read)
+        client = self._clients.get(key)
+        if client is None:
+            from litellm.llms.custom_httpx.http_handler import HTTPHandler
+
+            client = HTTPHandler(timeout=timeout)
+            _tap(client.client)
+            self._clients[key] = client
+        return client
 
     def _kwargs(self, target: ModelTarget, messages: list[dict], ctx: AgentContext, params: dict) -> dict:
         import httpx
 
         s = self.settings
-        timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
+        timeout = httpx.Timeout(_read_timeout(target, s), connect=s.connect_timeout)
         kw: dict = {
             "model": target.model,
             "messages": messages,
@@ -382,8 +596,13 @@ class Gateway:
             kw["api_key"] = key
         elif not target.key_required:
             kw["api_key"] = "no-key-needed"
-        if target.provider == "gemini":
+        if target.provider in ("gemini", "anthropic"):
             kw["client"] = self._http_client(timeout)
+        elif target.provider == "openai" and "client" not in params:
+            kw["client"] = self._openai_client(timeout, target.api_base, kw["api_key"]) if kw.get("api_key") \
+                else None
+            if kw["client"] is None:
+                del kw["client"]
         kw.update(params)
         return kw
 
@@ -398,9 +617,11 @@ class Gateway:
         ready = threading.Event()
         stop = threading.Event()
         state: dict = {"finish": None, "usage": None, "end": None}
+        wire = _Wire(target.provider)
 
         def produce() -> None:
             append, signal = buf.append, ready.set
+            _TAP.wire = wire
             try:
                 resp = litellm.completion(**kw)
                 for chunk in resp:
@@ -421,6 +642,8 @@ class Gateway:
                 state["end"] = _END
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 state["end"] = exc
+            finally:
+                _TAP.wire = None
             ready.set()
 
         start = time.monotonic()
@@ -429,7 +652,8 @@ class Gateway:
         parts: list[str] = []
         on_token = ctx.on_token
         cancel = ctx.cancel
-        idle_limit = self.settings.read_timeout + self.settings.connect_timeout + 5.0
+        read_timeout = _read_timeout(target, self.settings)
+        idle_limit = read_timeout + self.settings.connect_timeout + 5.0
         last = time.monotonic()
         error: BaseException | None = None
         cancelled = False
@@ -475,12 +699,21 @@ class Gateway:
             self._record(ctx, target, pt, ct, None, latency, "cancelled", "cancelled by the user")
             raise _Attempt("cancelled", False, partial=text, cancelled=True)
         if timed_out:
-            a = _Attempt(f"timed out (no reply within {self.settings.read_timeout:g}s)", True, partial=text)
+            a = _Attempt(f"timed out (no reply within {read_timeout:g}s)", True, partial=text)
+        elif wire.malformed is not None:
+            a = _Attempt(f"malformed stream from {target.api_base or target.provider} ({wire.malformed})",
+                         False, partial=text, malformed=True)
         elif error is not None:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise error
             a = _classify(error, target, self.settings)
             a.partial = text
+        elif wire.seen and wire.events == 0:
+            a = _Attempt(f"malformed stream from {target.api_base or target.provider} (no event in the "
+                         f"{target.provider} stream format)", False, malformed=True)
+        elif wire.seen and not wire.ended:
+            a = _Attempt(f"the stream ended without its end marker ({wire.marker})", True,
+                         partial=text, incomplete=True)
         elif state["finish"] is None or (not text and usage is None):
             if text:
                 a = _Attempt("the stream ended before the model finished", False, partial=text)
@@ -493,8 +726,10 @@ class Gateway:
             return Completion(text=text, target=target, prompt_tokens=pt, completion_tokens=ct, cost=cost,
                               latency_s=latency, attempts=1, finish_reason=state["finish"])
         a.cause = redact(a.cause, secrets)
-        outcome = "incomplete" if a.partial else "error"
-        self._record(ctx, target, pt, ct, None, latency, outcome, a.cause)
+        outcome = "incomplete" if (a.partial or a.incomplete) and not a.malformed else "error"
+        # A call that failed with nothing generated is not billed: it costs 0, not "unknown".
+        cost = 0.0 if not text.strip() and not ct else None
+        self._record(ctx, target, pt, ct, cost, latency, outcome, a.cause)
         raise a
 
     @staticmethod

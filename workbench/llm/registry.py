@@ -116,6 +116,7 @@ class ModelTarget:
     api_key_env: str | None = None  # the variable the key is read from (None: none needed/known)
     key_required: bool = True
     fallbacks: tuple[str, ...] = ()  # aliases or ids, resolved by the registry
+    timeout: float | None = None  # read timeout in seconds (None: the gateway's default)
 
     @property
     def label(self) -> str:
@@ -181,7 +182,8 @@ class Registry:
         elif provider == "unknown" and mc.api_key_env is None:
             key_required = bool(key_env)
         return ModelTarget(alias=alias, model=mc.model, provider=provider, api_base=mc.api_base,
-                           api_key_env=key_env, key_required=key_required, fallbacks=mc.fallbacks)
+                           api_key_env=key_env, key_required=key_required, fallbacks=mc.fallbacks,
+                           timeout=mc.timeout if mc.timeout is not None else self.config.timeout)
 
     def resolve(self, name: str) -> ModelTarget | None:
         """An alias or raw LiteLLM id -> its target; `offline` -> None."""
@@ -195,7 +197,8 @@ class Registry:
             for alias in self.aliases():
                 mc = self.models[alias]
                 if mc.model == name:
-                    return self._target(name, ModelConfig(name, mc.api_base, mc.api_key_env, mc.fallbacks))
+                    return self._target(name, ModelConfig(name, mc.api_base, mc.api_key_env, mc.fallbacks,
+                                                                 mc.timeout))
             return self._target(name, ModelConfig(model=name))
         known = ", ".join(self.aliases() + [OFFLINE])
         raise UsageError(f"unknown model '{name}': use an alias ({known}) or a LiteLLM id such as "
