@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    for module in ("models_cmd", "audit_cmd", "metrics_cmd", "doctor_cmd"):
+    for module in ("models_cmd", "audit_cmd", "metrics_cmd", "doctor_cmd", "validate_cmd"):
         mod = _optional(module)
         if mod is not None:
             mod.register(sub)
