@@ -121,6 +121,7 @@ def _list(store, args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from workbench.cli.terminal import cell, printable
     from workbench.errors import UsageError
 
     if args.limit < 1:
@@ -140,7 +141,7 @@ def _list(store, args) -> int:
         if costs:
             row += ["" if e["tokens"] is None else str(e["tokens"]),
                     "" if e["cost"] is None else f"${e['cost']:.4f}"]
-        rows.append(row)
+        rows.append([printable(c) for c in row])  # escape sequences are shown, not obeyed
     if not console.is_terminal:  # piped: one plain line per event, tab-separated
         for row in rows:
             sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) + "\n")
@@ -151,9 +152,9 @@ def _list(store, args) -> int:
             table.add_column(col, overflow="fold", justify="right" if col == "id" else "left")
         for e in events:
             p = e["payload"] if isinstance(e["payload"], dict) else {}
-            table.add_row(str(e["id"]), e["ts"][:19].replace("T", " "),
-                          (e["session_id"] or "-")[:8], e["actor"], str(p.get("gate", "")),
-                          str(p.get("sha256", "")))
+            table.add_row(*(cell(c) for c in (
+                str(e["id"]), e["ts"][:19].replace("T", " "), (e["session_id"] or "-")[:8],
+                e["actor"], str(p.get("gate", "")), str(p.get("sha256", "")))))
         console.print(table, highlight=False, markup=False)
         return EXIT_OK
     table = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
@@ -169,7 +170,7 @@ def _list(store, args) -> int:
         table.add_column("tokens", justify="right", no_wrap=True)
         table.add_column("cost", justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(cell(c) for c in row))
     console.print(table, highlight=False, markup=False)
     if len(events) == args.limit:
         console.print(f"older events: --before {events[-1]['id']}", style="dim", highlight=False,
@@ -221,11 +222,26 @@ def _verify(store, args) -> int:
     bad = store.get_event(result.first_bad_id) if result.first_bad_id is not None else None
     where = ""
     if bad is not None:
-        where = f" [{bad['ts']} {bad['actor']} {bad['action']}: {bad['summary'][:60]}]"
+        from workbench.cli.terminal import printable
+
+        where = printable(f" [{bad['ts']} {bad['actor']} {bad['action']}: {bad['summary'][:60]}]")
     at = "outside the database" if result.first_bad_id is None else f"at event {result.first_bad_id}"
     print(f"audit chain BROKEN {at}: {result.reason}{where} "
           f"({result.checked} event(s) before it verified)", file=sys.stderr)
     return EXIT_BAD
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): quoted with `'`.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value for a CSV cell: None as empty, a text that starts like a formula prefixed with `'`."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _export(store, args) -> int:
@@ -253,7 +269,7 @@ def _export(store, args) -> int:
                 if row["payload"] is not None:
                     row["payload"] = json.dumps(row["payload"], ensure_ascii=False,
                                                 sort_keys=True, separators=(",", ":"))
-                writer.writerow(["" if row[f] is None else row[f] for f in EXPORT_FIELDS])
+                writer.writerow([csv_cell(row[f]) for f in EXPORT_FIELDS])
                 count += 1
     finally:
         if args.output:

@@ -251,7 +251,7 @@ def cmd_new(args) -> int:
         raise UsageError(f"--template {args.template}: unknown template (available: {', '.join(sorted(ids))})")
     spec_text = None
     template = args.template or DEFAULT_TEMPLATE
-    if args.spec:
+    if args.spec is not None:  # `--spec ""` is an error, not no spec
         spec = load_spec(args.spec)
         validate(spec, ids)
         if args.template is not None and args.template != spec.template:
@@ -296,7 +296,7 @@ def cmd_resume(args) -> int:
     console = Console(highlight=False)
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
     engine = Engine(store, provider, HeadlessView(console), options)
-    if args.spec:
+    if args.spec is not None:  # `--spec ""` is an error, not no spec
         from workbench.spec import load_spec
 
         spec = load_spec(args.spec)  # parse errors: exit 2; validation happens in review
@@ -309,6 +309,10 @@ def cmd_show(args) -> int:
     """Print what a session holds: its spec, the review findings, the plan, or its steps."""
     import sys
 
+    from workbench.cli.terminal import printable
+
+    # on a terminal, escape sequences and bidi overrides in stored text are shown, not obeyed
+    shown = printable if sys.stdout.isatty() else str
     store = _open_store()
     session = _find_session(store, args.session)
     sid = session["id"]
@@ -317,15 +321,15 @@ def cmd_show(args) -> int:
         spec = store.get_spec_version(sid)
         if spec is None:
             raise UsageError(f"session {sid[:12]} has no spec yet")
-        sys.stdout.write(spec["text"])
+        sys.stdout.write(shown(spec["text"]))
     elif what == "analysis":
-        sys.stdout.write(store.get_output(sid, "analysis", "analysis") or "")
+        sys.stdout.write(shown(store.get_output(sid, "analysis", "analysis") or ""))
     elif what == "findings":
         from workbench.lifecycle.engine import Engine
         from workbench.llm.offline import OfflineAgents
 
         for f in Engine(store, OfflineAgents()).findings(sid):
-            print(_finding_line(f, markup=False))
+            print(shown(_finding_line(f, markup=False)))
     elif what == "plan":
         from workbench.lifecycle.engine import Engine
         from workbench.llm.offline import OfflineAgents
@@ -333,27 +337,42 @@ def cmd_show(args) -> int:
         plan = Engine(store, OfflineAgents()).plan(sid)
         for path, f in sorted(plan.files.items()):
             mark = "model" if f.model_owned else ""
-            print(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}")
+            print(shown(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}"))
         print(f"{len(plan.files)} files, {plan.total_bytes:,} bytes, sha256 {plan.sha256}")
     else:
         steps = store.get_steps(sid)
-        print(f"session {sid}  status {session.get('status')}  out {session.get('out_dir')}")
+        print(shown(f"session {sid}  status {session.get('status')}  out {session.get('out_dir')}"))
         for step in STEP_IDS:
             st = steps.get(step, {})
-            print(f"  {BY_ID[step].phase:<9} {step:<15} {st.get('status', 'pending'):<8} {st.get('message') or ''}")
+            print(shown(f"  {BY_ID[step].phase:<9} {step:<15} {st.get('status', 'pending'):<8} "
+                        f"{st.get('message') or ''}"))
     return EXIT_OK
+
+
+def _shorten(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut at a word boundary with an ellipsis."""
+    import textwrap
+
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    short = textwrap.shorten(line, width, placeholder=" …")
+    return short if short != " …" and short != "…" else line[: width - 1] + "…"
 
 
 def cmd_sessions(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from workbench.cli.terminal import cell
+
     store = _open_store()
     table = Table("session", "status", "step", "request", "out")
-    for s in store.list_sessions(limit=50):
-        table.add_row(s["id"][:12], s.get("status") or "", s.get("current_step") or "",
-                      (s.get("request") or "")[:40], s.get("out_dir") or "")
-    Console().print(table)
+    for s in store.list_sessions(limit=50):  # every cell is data: escaped, controls removed
+        table.add_row(cell(s["id"][:12]), cell(s.get("status") or ""),
+                      cell(s.get("current_step") or ""), cell(_shorten(s.get("request") or "", 48)),
+                      cell(s.get("out_dir") or ""))
+    Console().print(table, highlight=False)
     return EXIT_OK
 
 

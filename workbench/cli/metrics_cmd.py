@@ -69,9 +69,15 @@ def _print(data: dict) -> None:
 
     console = Console()
 
+    from workbench.cli.terminal import cell
+
+    class _Cells(Table):  # names come from the config and the database: never markup
+        def add_row(self, *cells, **kw):
+            super().add_row(*(cell(c) if isinstance(c, str) else c for c in cells), **kw)
+
     def table(title: str, *cols: str) -> Table:
-        t = Table(title=title, title_justify="left", title_style="bold", show_edge=False,
-                  pad_edge=False, header_style="bold")
+        t = _Cells(title=title, title_justify="left", title_style="bold", show_edge=False,
+                   pad_edge=False, header_style="bold")
         for i, c in enumerate(cols):
             t.add_column(c, justify="left" if i == 0 else "right")
         return t
@@ -110,7 +116,7 @@ def _print(data: dict) -> None:
         t = table("Errors by cause", "source", "cause", "errors", "of", "rate")
         t.columns[1].justify = "left"
         for c in e["by_cause"]:
-            t.add_row(c["source"], escape(str(c["cause"])), str(c["errors"]), str(c["total"]),
+            t.add_row(c["source"], str(c["cause"]), str(c["errors"]), str(c["total"]),
                       _pct(c["rate"]))
         console.print(t)
     console.print()

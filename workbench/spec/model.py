@@ -6,6 +6,7 @@ import copy
 import hashlib
 import keyword
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,9 +142,20 @@ def decode(raw: bytes, source: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _encode(text: str, source: str) -> bytes:
+    """A spec given as text (an editor buffer, a model's reply) as UTF-8; a lone
+    surrogate, which no file can hold, is a SpecError naming its line."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise SpecError(source, line, "", f"contains a lone surrogate (U+{ord(text[exc.start]):04X}), "
+                                          "which is not valid Unicode text") from None
+
+
 def parse_spec(text: str | bytes, source: str = "spec.md") -> Spec:
     """Parse a spec. Raises SpecError for a missing or invalid front matter."""
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    raw = _encode(text, source) if isinstance(text, str) else bytes(text)
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(source, 1, "", f"too large ({len(raw):,} bytes; the limit is {MAX_SPEC_BYTES:,})")
     body_text = decode(raw, source)
@@ -161,14 +173,7 @@ def parse_spec(text: str | bytes, source: str = "spec.md") -> Spec:
         raise SpecError(source, 1, "", "the YAML front matter is not closed by a '---' line")
     yaml_text = "".join(lines[1:end])
     body = "".join(lines[end + 1 :])
-    try:
-        node = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
-        front = yaml.safe_load(yaml_text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = (mark.line + 2) if mark is not None else 2
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, line, "front matter", f"invalid YAML: {problem}") from None
+    node, front = _load_front_matter(yaml_text, source, offset=2)
     if front is None:
         front = {}
     if not isinstance(front, dict):
@@ -176,6 +181,125 @@ def parse_spec(text: str | bytes, source: str = "spec.md") -> Spec:
     line_map: dict[Path_, int] = {}
     _collect_lines(node, (), line_map, offset=2)
     return Spec(raw=raw, source=source, front=front, body=body, lines=line_map)
+
+
+# --- the front matter: YAML, read defensively ------------------------------------
+# The format needs no aliases or anchors, and no spec within the size caps has more
+# nodes or deeper nesting than these; a hostile file is refused before it is built.
+MAX_COMMANDS = 200
+MAX_OPTIONS = 200  # options (and, separately, arguments) of one command
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 40
+MAX_INT_CHARS = 40  # a plain integer scalar longer than this is refused (int(...) limits)
+
+_Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str, offset: int) -> SpecError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = (mark.line + offset) if mark is not None else offset
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return SpecError(source, line, "front matter", f"invalid YAML: {problem}")
+
+
+def _screen_events(yaml_text: str, source: str, offset: int) -> None:
+    """One pass over the YAML events (libyaml when present, no nodes built): refuse
+    aliases and anchors, too many nodes, too deep a nesting, huge integers, and more
+    commands or options than the caps - so a hostile spec costs one linear scan."""
+    resolver = yaml.resolver.Resolver()
+    # stack of containers: [is_mapping, path, expecting_key, key, count, start_line]
+    stack: list[list] = []
+    nodes = 0
+    for ev in yaml.parse(yaml_text, Loader=_Loader):
+        line = ev.start_mark.line + offset if ev.start_mark is not None else offset
+        if isinstance(ev, yaml.AliasEvent):
+            raise SpecError(source, line, "front matter",
+                            f"YAML aliases (*{ev.anchor}) are not allowed in a spec; write the value out")
+        if isinstance(ev, (yaml.CollectionEndEvent)):
+            top = stack.pop()
+            _check_count(top, source)
+            _done_value(stack)
+            continue
+        if not isinstance(ev, yaml.NodeEvent):
+            continue
+        if ev.anchor is not None:
+            raise SpecError(source, line, "front matter",
+                            f"YAML anchors (&{ev.anchor}) are not allowed in a spec; write the value out")
+        nodes += 1
+        if nodes > MAX_YAML_NODES:
+            raise SpecError(source, line, "front matter",
+                            f"too many YAML values (more than {MAX_YAML_NODES:,})")
+        path: Path_ = ()
+        is_key = False
+        if stack:
+            parent = stack[-1]
+            if parent[0]:
+                if parent[2]:
+                    is_key = True
+                else:
+                    path = (*parent[1], parent[3])
+            else:
+                path = (*parent[1], parent[4])
+                parent[4] += 1
+        if isinstance(ev, yaml.ScalarEvent):
+            value = ev.value
+            if len(value) > MAX_INT_CHARS and _tag(resolver, ev) == "tag:yaml.org,2002:int":
+                raise SpecError(source, line, field_name(path[:8]) or "front matter",
+                                f"an integer of {len(value):,} characters is too large "
+                                f"(at most {MAX_INT_CHARS})")
+            if is_key:
+                stack[-1][2] = False
+                stack[-1][3] = value
+            else:
+                _done_value(stack)
+            continue
+        if is_key:  # a mapping or list as a key: no spec field is one
+            raise SpecError(source, line, "front matter", "a key must be a plain name")
+        if len(stack) >= MAX_YAML_DEPTH:
+            raise SpecError(source, line, field_name(path[:4]) or "front matter",
+                            f"nested too deeply (more than {MAX_YAML_DEPTH} levels)")
+        stack.append([isinstance(ev, yaml.MappingStartEvent), path, True, None, 0, line])
+
+
+def _tag(resolver: yaml.resolver.Resolver, ev: yaml.ScalarEvent) -> str:
+    if ev.tag not in (None, "!"):
+        return ev.tag
+    return resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+
+
+def _done_value(stack: list[list]) -> None:
+    """A value of the innermost mapping is complete: its next node is a key."""
+    if stack and stack[-1][0]:
+        stack[-1][2] = True
+
+
+def _check_count(container: list, source: str) -> None:
+    if container[0]:
+        return
+    path, count, line = container[1], container[4], container[5]
+    if path == ("commands",) and count > MAX_COMMANDS:
+        raise SpecError(source, line, "commands",
+                        f"{count:,} commands; the limit is {MAX_COMMANDS}")
+    if len(path) == 3 and path[0] == "commands" and path[2] in ("options", "arguments") \
+            and count > MAX_OPTIONS:
+        raise SpecError(source, line, field_name(path),
+                        f"{count:,} {path[2]}; the limit is {MAX_OPTIONS} per command")
+
+
+def _load_front_matter(yaml_text: str, source: str, offset: int) -> tuple[Any, Any]:
+    """(node, data) of the front matter, after `_screen_events`; every failure is a SpecError."""
+    try:
+        _screen_events(yaml_text, source, offset)
+        node = yaml.compose(yaml_text, Loader=_Loader)
+        if node is None:
+            return None, None
+        front = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source, offset) from None
+    except (RecursionError, ValueError, OverflowError) as exc:
+        raise SpecError(source, offset, "front matter",
+                        f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})") from None
+    return node, front
 
 
 def _collect_lines(node: Any, path: Path_, out: dict[Path_, int], offset: int) -> None:
@@ -194,24 +318,73 @@ def _collect_lines(node: Any, path: Path_, out: dict[Path_, int], offset: int) -
             _collect_lines(item, p, out, offset)
 
 
-def load_spec(path: str | os.PathLike[str]) -> Spec:
-    """Read a spec file. Every problem is a SpecError naming the file."""
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise UsageErrorNoLine(source, "no such file")
-    if p.is_dir():
-        raise UsageErrorNoLine(source, "is a directory, not a spec file")
+def read_user_file(path: str | os.PathLike[str], limit: int = MAX_SPEC_BYTES,
+                   what: str = "a spec file") -> bytes:
+    """The bytes of a file the user named: a regular file only (not a directory, FIFO,
+    socket or device such as /dev/zero), opened without blocking, at most `limit`
+    bytes (one more is read to tell a file that is too large). Every problem is a
+    UsageError (exit 2) naming the path."""
+    source = os.fspath(path)
+    if source == "":
+        raise UsageError(f"empty path (expected {what})")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_NOCTTY", 0)
     try:
-        size = p.stat().st_size
-        if size > MAX_SPEC_BYTES:
-            raise SpecError(source, 1, "", f"too large ({size:,} bytes; the limit is {MAX_SPEC_BYTES:,})")
-        raw = p.read_bytes()
+        fd = os.open(source, flags)
+    except FileNotFoundError:
+        raise UsageErrorNoLine(source, "no such file") from None
+    except IsADirectoryError:
+        raise UsageErrorNoLine(source, f"is a directory, not {what}") from None
     except PermissionError:
         raise UsageErrorNoLine(source, "permission denied") from None
+    except OSError as exc:  # a socket (ENXIO), a name too long, a loop of links ...
+        try:
+            kind = _FILE_KINDS.get(stat.S_IFMT(os.stat(source).st_mode))
+        except OSError:
+            kind = None
+        if kind:
+            raise UsageErrorNoLine(source, f"is {kind}, not {what} (only regular files are read)") from None
+        raise UsageErrorNoLine(source, f"cannot be opened ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageErrorNoLine(source, f"is a directory, not {what}")
+        if not stat.S_ISREG(st.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+            raise UsageErrorNoLine(source, f"is {kind}, not {what} (only regular files are read)")
+        if st.st_size > limit:
+            raise SpecError(source, 1, "", f"too large ({st.st_size:,} bytes; the limit is {limit:,})")
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, limit + 1 - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
     except OSError as exc:
-        raise UsageErrorNoLine(source, exc.strerror or str(exc)) from None
-    return parse_spec(raw, source)
+        raise UsageErrorNoLine(source, f"cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:  # it grew while we read it
+        raise SpecError(source, 1, "", f"too large (more than {limit:,} bytes; the limit is {limit:,})")
+    return data
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read a spec file (`read_user_file`: a regular file of at most MAX_SPEC_BYTES).
+    Every problem is a SpecError or UsageError naming the file (exit 2)."""
+    return parse_spec(read_user_file(path), os.fspath(path))
 
 
 class UsageErrorNoLine(UsageError):

@@ -46,6 +46,7 @@ def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[Sp
     """Every problem in the spec, in the order of the file."""
     c = _Collector(spec)
     front = spec.front
+    _hostile_text(c, front)
     for key in front:
         if key not in TOP_FIELDS:
             c.add((key,), f"unknown field (expected one of: {', '.join(TOP_FIELDS)})")
@@ -63,7 +64,7 @@ def validation_errors(spec: Spec, templates: list[str] | None = None) -> list[Sp
         c.add(("template",), f"unknown template '{template}' (available: {', '.join(sorted(templates)) or 'none'})")
     if "version" in front:
         v = front["version"]
-        if not isinstance(v, str) or not VERSION_RE.match(v):
+        if not isinstance(v, str) or not VERSION_RE.fullmatch(v):
             c.add(("version",), f"must be a version string such as 0.1.0 (got {v!r}); quote it in YAML")
     if "license" in front and _line_string(c, front, ("license",), required=False):
         _license(c, front["license"], ("license",))
@@ -150,8 +151,8 @@ def _name(c: _Collector, obj: dict, path: tuple, required: bool, max_len: int = 
     if not isinstance(value, str):
         c.add(path, f"must be a lowercase kebab-case string (got {type(value).__name__})")
         return None
-    if not NAME_RE.match(value) or not (min_len <= len(value) <= max_len):
-        c.add(path, f"'{value}' is not lowercase kebab-case of {min_len}-{max_len} characters "
+    if not NAME_RE.fullmatch(value) or not (min_len <= len(value) <= max_len):
+        c.add(path, f"{value!r} is not lowercase kebab-case of {min_len}-{max_len} characters "
                     "(letters, digits and single hyphens, starting with a letter)")
         return None
     return value
@@ -185,6 +186,7 @@ def _command(c: _Collector, cmd: Any, path: tuple, seen: dict[str, int]) -> None
         for j, item in enumerate(items):
             _param(c, item, (*path, kind, j), kind, fields, types, params)
     _interface(c, cmd, path)
+    _option_strings(c, cmd, path)
 
 
 def _param(c, item, path, kind, fields, types, params) -> None:
@@ -257,7 +259,7 @@ def _interface(c: _Collector, cmd: dict, path: tuple) -> None:
         typ = opt.get("type", "str")
         if "short" in opt:
             short = opt["short"]
-            if not isinstance(short, str) or not SHORT_RE.match(short):
+            if not isinstance(short, str) or not SHORT_RE.fullmatch(short):
                 c.add((*where, "short"), f"must be one ASCII letter, such as o for -o (got {short!r})")
             elif short in RESERVED_SHORTS:
                 c.add((*where, "short"), f"'-{short}' is reserved for --help")
@@ -311,6 +313,8 @@ def _default(c, value, path, typ, choices) -> None:
     if not ok:
         c.add(path, f"default {value!r} is not a valid {typ}")
         return
+    if not _number_ok(c, value, path):
+        return
     if isinstance(value, str) and ("\n" in value or CONTROL_RE.search(value)):
         c.add(path, "must be a single line without control characters")
         return
@@ -342,3 +346,76 @@ def _license(c: _Collector, value: str, path: tuple) -> None:
     problem = license_problem(value)
     if problem is not None:
         c.add(path, problem)
+
+
+# --- hostile input: characters, numbers and parser collisions -----------------------
+# Text that must never reach a generated file, a terminal or a UTF-8 encoder: lone
+# surrogates (they cannot be encoded), C1 controls, and the bidi embeddings, overrides
+# and isolates that make code read differently from what it is ("Trojan Source").
+HOSTILE_RE = re.compile("[\ud800-\udfff\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_INT_DEFAULT = 2**63  # a default must fit the int64 of every consumer (JSON, bash)
+
+
+def _describe_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X})"
+    if code <= 0x9F:
+        return f"a C1 control character (U+{code:04X})"
+    return f"a bidirectional control character (U+{code:04X})"
+
+
+def _hostile_text(c: _Collector, front: dict) -> None:
+    """Every string of the front matter, keys included, free of HOSTILE_RE characters."""
+    stack: list[tuple[tuple, Any]] = [((), front)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            m = HOSTILE_RE.search(value)
+            if m:
+                c.add(path or ("front matter",),
+                      f"contains {_describe_char(m.group())}; remove it")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and HOSTILE_RE.search(key):
+                    c.add((*path, key), f"the field name contains "
+                          f"{_describe_char(HOSTILE_RE.search(key).group())}; remove it")
+                    continue
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in enumerate(value))
+
+
+def _number_ok(c: _Collector, value: Any, path: tuple) -> bool:
+    """A numeric default a generated program can hold and print: finite, int64."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        c.add(path, f"default {value!r} is not a finite number (.nan and .inf are not allowed)")
+        return False
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            not -MAX_INT_DEFAULT <= value < MAX_INT_DEFAULT:
+        c.add(path, "default is out of range (a 64-bit integer at most)")
+        return False
+    return True
+
+
+def _option_strings(c: _Collector, cmd: dict, path: tuple) -> None:
+    """No two options of a command claim the same command-line string: `--NAME`, and
+    `--no-NAME` for a flag that defaults to true (argparse's BooleanOptionalAction),
+    so a flag `color` (default true) and an option `no-color` are refused."""
+    options = cmd.get("options")
+    taken: dict[str, str] = {}  # option string -> who claims it
+    for j, opt in enumerate(options if isinstance(options, list) else []):
+        if not isinstance(opt, dict) or not isinstance(opt.get("name"), str):
+            continue
+        where = (*path, "options", j)
+        claims = {f"--{opt['name']}": field_name(where)}
+        if opt.get("type") == "flag" and opt.get("default") is True:
+            claims[f"--no-{opt['name']}"] = f"{field_name(where)} (a flag that defaults to true " \
+                                            f"also takes --no-{opt['name']})"
+        for string, who in claims.items():
+            if string in taken:
+                c.add((*where, "name"), f"'{string}' is claimed twice: by {taken[string]} and {who}")
+            else:
+                taken[string] = who
