@@ -367,3 +367,112 @@ def test_csv_export_neutralises_formula_cells(wb_home, tmp_path):
     # JSON lines stay exact: they are data, not a spreadsheet
     r = run_wb("audit", "export", "--format", "jsonl", home=wb_home, timeout=60)
     assert '"summary":"=HYPERLINK(' in r.stdout
+
+
+# --- a damaged, read-only or odd database ---------------------------------------------------
+
+
+def _filled_db(home: Path, events: int = 1500) -> Path:
+    import sqlite3
+
+    from workbench.store import Store
+
+    db = home / "workbench.db"
+    with Store(db) as store:
+        sid = store.create_session("a request", home / "out", "python-cli")
+        with store.batch():
+            for i in range(events):
+                store.audit(sid, "human:t", "request", "note", f"event {i} " + "x" * 200)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return db
+
+
+def _garble_middle(db: Path) -> None:
+    """Garbage over the header of every page in the middle third of the file."""
+    size = db.stat().st_size
+    pages = size // 4096
+    with open(db, "r+b") as fh:
+        for page in range(pages // 3, 2 * pages // 3):
+            fh.seek(page * 4096)
+            fh.write(b"\xab" * 24)
+
+
+def test_garbage_in_the_middle_of_the_database_is_damage_not_intact(wb_home, tmp_path):
+    db = _filled_db(wb_home)
+    _garble_middle(db)
+    for args in (("audit", "verify"), ("audit", "list"), ("sessions",),
+                 ("new", "a tool", "--out", str(tmp_path / "out"), "--yes")):
+        r = run_wb(*args, home=wb_home, timeout=120)
+        told = r.stderr + r.stdout
+        assert r.returncode == 1, (args, told)
+        assert "Traceback" not in told and "intact" not in told
+        assert f"database {db} is damaged" in told and "fix:" in told, told
+        assert len(r.stderr.strip().splitlines()) == 1, told
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_database_error_after_opening_is_one_line(wb_home, monkeypatch, capsys):
+    """Past the size where open runs quick_check, damage found later is still one line."""
+    from workbench.cli.main import main
+    from workbench.store import db as store_db
+
+    db = _filled_db(wb_home)
+    _garble_middle(db)
+    monkeypatch.setenv("WORKBENCH_HOME", str(wb_home))
+    monkeypatch.setattr(store_db, "QUICK_CHECK_AT_OPEN_BYTES", 0)
+    code = main(["audit", "export", "--format", "jsonl"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"database {db} is damaged" in err and len(err.strip().splitlines()) == 1
+    code = main(["audit", "verify"])
+    err = capsys.readouterr().err
+    assert code == 1 and "audit chain cannot be verified" in err and "damaged" in err
+
+
+def test_a_negative_schema_version_is_one_clear_line(wb_home):
+    import sqlite3
+
+    db = _filled_db(wb_home, events=3)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = -5")
+    con.close()
+    before = db.read_bytes()
+    r = run_wb("sessions", home=wb_home, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "schema version -5" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == before
+
+
+@pytest.fixture
+def readonly_home(tmp_path: Path):
+    """A WORKBENCH_HOME holding a sound database, on a file system mounted read-only."""
+    import subprocess
+
+    home = tmp_path / "rohome"
+    home.mkdir()
+    if os.geteuid() != 0:
+        _filled_db(home, events=3)
+        home.chmod(0o555)
+        yield home
+        home.chmod(0o755)
+        return
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(home)],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        _filled_db(home, events=3)
+        subprocess.run(["mount", "-o", "remount,ro", str(home)], check=True, capture_output=True)
+        yield home
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=False, capture_output=True)
+
+
+def test_a_read_only_home_is_reported_as_read_only_not_corrupt(readonly_home):
+    for args in (("sessions",), ("audit", "verify")):
+        r = run_wb(*args, home=readonly_home, timeout=60)
+        told = r.stderr + r.stdout
+        assert r.returncode == 2, told
+        assert "read-only" in told and "corrupt" not in told and "damaged" not in told, told
+        assert "Traceback" not in told and len(r.stderr.strip().splitlines()) == 1

@@ -202,6 +202,12 @@ def _verify_project(store, project: str, chain):
 
 
 def _verify(store, args) -> int:
+    problems = store.integrity_problems(full=True)  # a chain read from a damaged file proves nothing
+    if problems:
+        print(f"audit chain cannot be verified: database {store.path} is damaged: {problems[0][:200]}"
+              + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+              + " (fix: move it away; `sqlite3 DB .recover` may save its rows)", file=sys.stderr)
+        return EXIT_BAD
     result = store.verify_chain()
     for m in args.manifest or []:
         if not result.ok:

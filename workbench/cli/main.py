@@ -116,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a damaged database anywhere: one line, not a traceback
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        from workbench.store.db import describe_db_error
+
+        err = describe_db_error(exc)
+        print(f"workbench: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 def _dispatch(parser, args) -> int:

@@ -60,6 +60,53 @@ class StoreError(UsageError):
     """The database file cannot be used (corrupt, foreign, newer, unreadable)."""
 
 
+class StoreDamaged(WorkbenchError):
+    """The database is damaged (`PRAGMA quick_check` fails, or SQLite says it is
+    malformed): one line naming the file and how to recover, exit 1."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"database {path} is damaged: {problem} (fix: move it away and start afresh, or "
+            f"recover its rows with `sqlite3 {path} .recover | sqlite3 recovered.db`)", 1)
+
+
+# `PRAGMA quick_check` runs at every open of a database up to this size (it costs
+# ~80 ms at 100 MB); `workbench audit verify` always runs the full integrity_check.
+QUICK_CHECK_AT_OPEN_BYTES = 256 * 1024 * 1024
+_last_path: str | None = None  # the database most recently opened (for describe_db_error)
+
+
+def _read_only_reason(path: Path) -> str | None:
+    """Why the database (or the directory holding it, where SQLite writes its WAL and
+    shared-memory files) cannot be written, or None."""
+    target = path.parent
+    try:
+        if os.statvfs(target).f_flag & os.ST_RDONLY:
+            return f"{target} is on a read-only file system"
+    except OSError:
+        return None
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"the directory {target} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the file {path} is not writable"
+    return None
+
+
+def describe_db_error(exc: sqlite3.DatabaseError, path: str | os.PathLike | None = None) -> WorkbenchError:
+    """A one-line error for a SQLite failure that reached the command line."""
+    where = Path(path or _last_path or "workbench.db")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = _read_only_reason(where) if str(where) != ":memory:" else None
+    if reason or "readonly" in text.replace("-", "").replace(" ", "").lower():
+        return StoreError(f"database {where} is read-only ({reason or text}); nothing was changed "
+                          "(fix: make it writable, or set WORKBENCH_HOME to a writable directory)")
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        return StoreBusy(f"database {where} is busy ({text}); another Workbench process holds it")
+    return StoreDamaged(where, text)
+
+
 class StoreBusy(WorkbenchError):
     """Another process held the write lock for longer than we are willing to wait."""
 
@@ -139,9 +186,17 @@ class Store:
             self._configure()
             self.db = sqlite_utils.Database(self.conn, execute_plugins=False)
             self._migrate()
+            if not memory and self.path.stat().st_size <= QUICK_CHECK_AT_OPEN_BYTES:
+                self.check_integrity()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise describe_db_error(exc, self.path) from None
         except BaseException:
             self.conn.close()
             raise
+        global _last_path
+        if not memory:
+            _last_path = str(self.path)
 
     # ------------------------------------------------------------------ opening
     def _check_file(self) -> None:
@@ -156,10 +211,18 @@ class Store:
                 ).fetchall()
             ]
         except sqlite3.DatabaseError as exc:
+            if str(self.path) != ":memory:" and _read_only_reason(self.path):
+                raise describe_db_error(exc, self.path) from None
             raise StoreError(
                 f"{self.path}: not a Workbench database (corrupt or not SQLite: {exc}); "
                 "move it away or set WORKBENCH_HOME to another directory"
             ) from None
+        if version < 0:
+            raise StoreError(
+                f"{self.path}: schema version {version} is not one Workbench ever wrote (the file "
+                "is damaged or was changed by hand); nothing was changed - move it away or set "
+                "WORKBENCH_HOME to another directory"
+            )
         if app_id == 0 and not tables and version == 0:
             return  # a new, empty database
         if app_id != APPLICATION_ID:
@@ -201,6 +264,28 @@ class Store:
                 MIGRATIONS[number - 1](self.db)
                 self.conn.execute(f"PRAGMA user_version = {number}")
             self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def integrity_problems(self, full: bool = False) -> list[str]:
+        """What `PRAGMA quick_check` (or, with `full`, `integrity_check`, which also
+        compares every index with its table) finds wrong; [] when the file is sound."""
+        pragma = "integrity_check" if full else "quick_check"
+        with self._lock:
+            try:
+                rows = self.conn.execute(f"PRAGMA {pragma}(20)").fetchall()
+            except sqlite3.DatabaseError as exc:
+                return [str(exc)]
+        found = []
+        for (text,) in rows:
+            found += [ln.strip() for ln in str(text).splitlines()
+                      if ln.strip() and ln.strip() not in ("ok", "*** in database main ***")]
+        return found
+
+    def check_integrity(self, full: bool = False) -> None:
+        """Raise `StoreDamaged` (exit 1) naming the first problem, if any."""
+        problems = self.integrity_problems(full)
+        if problems:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise StoreDamaged(self.path, problems[0][:200] + more)
 
     def schema_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
