@@ -96,7 +96,68 @@ def _optional(module: str):
         return None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so every `finally` (temporary
+    folders, the session marked interrupted, the database closed) runs before exit 143."""
+
+
+_EXIT_SIGINT, _EXIT_SIGTERM = 130, 143
+
+
+def _interrupted(exc: BaseException) -> int:
+    if isinstance(exc, Terminated):
+        print("workbench: terminated (SIGTERM); `workbench resume` continues a session",
+              file=sys.stderr)
+        return _EXIT_SIGTERM
+    print("workbench: interrupted", file=sys.stderr)
+    return _EXIT_SIGINT
+
+
+def _on_sigterm():
+    """Turn SIGTERM into `Terminated` for the duration of a command; returns the undo.
+    A second SIGTERM while cleaning up ends the process at once (the default)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        return lambda: None
+
+    def undo() -> bool:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, previous)
+        return bool(seen)
+
+    return undo
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Ctrl-C (also while the heavy modules are still being imported)
+    ends with one line and exit 130; SIGTERM with one line and exit 143, after cleanup."""
+    undo = _on_sigterm()
+    terminated = False
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt as exc:  # before a command ran: building the parser, importing
+        code = _interrupted(exc)
+    finally:
+        terminated = undo()
+    if terminated and code != _EXIT_SIGTERM:  # a command that handled the exception itself
+        code = _EXIT_SIGTERM
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--version"]:  # the fast path: nothing else is imported
         print(f"workbench {__version__}")
@@ -108,9 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("workbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except BrokenPipeError:  # `workbench audit list | head`: the reader left, not an error
         import os
 

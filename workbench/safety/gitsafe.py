@@ -4,9 +4,9 @@ Workbench's git operations (integrate/git.py, GitPython) run with:
 
 * `safe_git_env()` -- the environment: every inherited ``GIT_*`` variable dropped
   (``GIT_CONFIG_PARAMETERS``, ``GIT_DIR``, ``GIT_EXEC_PATH`` ... could redirect
-  git), ``GIT_CONFIG_NOSYSTEM=1``, ``GIT_CONFIG_GLOBAL`` pointing at an empty
-  file (the user's ``~/.gitconfig``, its includes and XDG config are not read),
-  ``GIT_TEMPLATE_DIR`` an empty directory (``git init`` copies no hook), the
+  git), ``GIT_CONFIG_NOSYSTEM=1``, ``GIT_CONFIG_GLOBAL=/dev/null`` (the user's
+  ``~/.gitconfig``, its includes and XDG config are not read), ``GIT_TEMPLATE_DIR``
+  empty (``git init`` copies no template, so no hook; nothing is made in /tmp), the
   identity as ``GIT_AUTHOR_*``/``GIT_COMMITTER_*``, and the overrides below as
   ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` -- these rank
   like ``git -c`` and beat even a repository's own ``.git/config``;
@@ -75,28 +75,52 @@ class GitUnsafe(WorkbenchError):
     exit_code = 1
 
 
-@lru_cache(maxsize=1)
-def _isolation_dir() -> Path:
-    """A private directory holding the empty global config and the empty template dir."""
-    d = Path(tempfile.mkdtemp(prefix="workbench-git-"))
-    (d / "gitconfig").write_text("", encoding="utf-8")
-    (d / "templates").mkdir()
-    return d
-
-
 def empty_global_config() -> Path:
-    """An empty file used as GIT_CONFIG_GLOBAL (the user's global config is not read)."""
-    d = _isolation_dir()
-    cfg = d / "gitconfig"
-    if not cfg.exists():  # pragma: no cover - someone removed it
-        cfg.write_text("", encoding="utf-8")
-    return cfg
+    """What GIT_CONFIG_GLOBAL points at: /dev/null, read as an empty file (git documents
+    it: the user's global config is then not read). Nothing is created for it."""
+    return Path(os.devnull)
 
 
-def empty_template_dir() -> Path:
-    d = _isolation_dir() / "templates"
-    d.mkdir(exist_ok=True)
-    return d
+def empty_template_dir() -> str:
+    """GIT_TEMPLATE_DIR: empty, which makes `git init` copy no template at all."""
+    return ""
+
+
+_LEGACY_PREFIX = "workbench-git-"
+_LEGACY_AGE = 3600.0
+
+
+@lru_cache(maxsize=1)
+def sweep_legacy_dirs(folder: str | None = None) -> tuple[str, ...]:
+    """Remove the `workbench-git-*` folders earlier versions left in the temp directory
+    on every run (an empty gitconfig and an empty templates/). Only ours (same user),
+    holding exactly that, and untouched for an hour (their process is long gone)."""
+    import shutil
+    import time
+
+    removed: list[str] = []
+    where = folder or tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(where) if n.startswith(_LEGACY_PREFIX)]
+    except OSError:
+        return ()
+    now = time.time()
+    for name in names:
+        path = os.path.join(where, name)
+        try:
+            st = os.lstat(path)
+            if (not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.getuid()
+                    or now - st.st_mtime < _LEGACY_AGE
+                    or sorted(os.listdir(path)) != ["gitconfig", "templates"]
+                    or os.path.getsize(os.path.join(path, "gitconfig")) != 0
+                    or os.listdir(os.path.join(path, "templates"))):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            removed.append(path)
+    return tuple(removed)
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +150,7 @@ def safe_git_env(
     email: str | None = None,
 ) -> dict[str, str]:
     """The environment for Workbench's git commands (see the module docstring)."""
+    sweep_legacy_dirs()
     if name is None or email is None:
         n, e = identity()
         name = name if name is not None else n
