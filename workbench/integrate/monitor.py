@@ -5,6 +5,13 @@
 its tests and linters (the `monitor` step); the install can be done ahead, in the
 background, while the project is committed (`prepare_in_background`). Every command runs with an
 environment free of API keys, under bubblewrap where available.
+
+Generated code never sees the real project: every check, the install included, runs
+on a throwaway copy of the tree (no ``.git``) inside the sandbox. Only the spec's
+declared dependencies are fetched outside it (they need the package index), into the
+throwaway virtualenv, never from the tree. Around the checks, the real tree (its
+``.git/config`` and hooks included) is hashed; a change fails the step naming the
+path (`TreeChanged`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from pathlib import Path
 
 from workbench.errors import StepFailed
 
+COPY_EXCLUDE = (".git", "workbench.db*", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache")
+
 Output = Callable[[str], None]
 
 # Generated projects declare no pytest plugins; Workbench's own (textual snapshots,
@@ -41,6 +50,8 @@ class CheckResult:
     sandbox: str
     skipped: bool = False
     summary: str = ""
+    limits: str = ""  # the sandbox's limits in force: "cgroup" (per run) or "rlimit"
+    timed_out: bool = False
 
 
 def tool(name: str) -> str | None:
@@ -75,28 +86,112 @@ def _run(kind: str, cmd: list[str], cwd: Path, options, writable: list[Path], en
     env = sandbox.clean_env()
     env.update(env_extra or {})
     started = time.monotonic()
+    limits, timed_out = "", False
     if sandboxed:
         try:
             res = sandbox.run(cmd, cwd, timeout=options.test_timeout, writable=writable, env=env,
                               allow_unsandboxed=options.allow_unsandboxed)
         except sandbox.SandboxUnavailable as exc:
             raise StepFailed("tests", str(exc)) from None
-        output, code, box = res.output, res.exit_code, res.sandbox
+        output, code, box, limits, timed_out = res.output, res.exit_code, res.sandbox, res.limits, res.timed_out
         if res.timed_out:
             output += f"\n(timed out after {options.test_timeout:.0f} s)"
     else:
-        try:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                                  timeout=options.test_timeout)
-            output, code = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired:
-            output, code = f"(timed out after {options.test_timeout:.0f} s)", 124
+        # Only the spec's declared dependencies are installed this way (network); it
+        # dies with Workbench and its whole process group goes on a timeout.
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(sandbox.launcher(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code = proc.wait(timeout=options.test_timeout)
+            except subprocess.TimeoutExpired:
+                timed_out, code = True, 124
+            finally:
+                _kill_group(proc.pid)
+                proc.wait()
+            out.seek(0)
+            output = out.read().decode("utf-8", "replace")
+        if timed_out:
+            output += f"\n(timed out after {options.test_timeout:.0f} s)"
         box = "none"
     if on_output:
+        if timed_out:
+            on_output(f"{kind}: timed out after {options.test_timeout:.0f} s, killed")
         for line in output.splitlines()[-5:]:
             on_output(line)
     return CheckResult(kind, " ".join(cmd), code, time.monotonic() - started, output, box,
-                       summary=_summarise(kind, output, code))
+                       summary=_summarise(kind, output, code), limits=limits, timed_out=timed_out)
+
+
+def _kill_group(pid: int) -> None:
+    import os
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# --- the real tree: copied for the checks, hashed around them ---------------------
+
+
+class TreeChanged(StepFailed):
+    """Sandboxed code changed the real project (or its .git): never trusted, never committed."""
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    """Every entry below root, .git included (config, hooks, objects): path -> what it is."""
+    import hashlib
+    import os
+
+    state: dict[str, str] = {}
+    root = Path(root)
+    if not root.is_dir():
+        return state
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            rel = p.relative_to(root).as_posix()
+            try:
+                st = p.lstat()
+                if p.is_symlink():
+                    state[rel] = "link:" + os.readlink(p)
+                elif p.is_dir():
+                    state[rel] = f"dir:{st.st_mode:o}"
+                else:
+                    state[rel] = f"file:{st.st_mode:o}:" + hashlib.sha256(p.read_bytes()).hexdigest()
+            except OSError as exc:
+                state[rel] = f"unreadable:{exc.errno}"
+        dirnames[:] = [d for d in dirnames if not Path(dirpath, d).is_symlink()]
+    return state
+
+
+class TreeGuard:
+    """The real tree as Workbench left it; `verify` fails naming what changed since."""
+
+    def __init__(self, root: Path, step: str):
+        self.root, self.step = Path(root), step
+        self.before = tree_state(self.root)
+
+    def verify(self, after_what: str) -> None:
+        after = tree_state(self.root)
+        if after == self.before:
+            return
+        changed = sorted(k for k in self.before.keys() | after.keys() if self.before.get(k) != after.get(k))
+        first = changed[0]
+        how = "added" if first not in self.before else "removed" if first not in after else "modified"
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise TreeChanged(self.step, f"{self.root / first} was {how} during {after_what}{more}: "
+                                     "generated code must not change the project; nothing was trusted")
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """A throwaway copy of the project (no .git, no database) for generated code to run in."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(*COPY_EXCLUDE))
+    return dst
 
 
 def _skipped(kind: str, why: str) -> CheckResult:
@@ -108,10 +203,12 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
     """Write the plan to a temporary folder and run its tests there.
 
     The spec's dependencies, if any, are installed first into a throwaway virtualenv
-    (outside the sandbox: it needs the package index); the tests then run sandboxed."""
+    (outside the sandbox: it needs the package index; nothing of the tree is read); the
+    tests then run sandboxed."""
     from workbench.safety.paths import write_file
+    from workbench.safety.sandbox import temp_prefix
 
-    with tempfile.TemporaryDirectory(prefix="workbench-tests-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-tests")) as tmp:
         root = Path(tmp) / "project"
         root.mkdir()
         for path, f in plan.files.items():
@@ -126,7 +223,7 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
             python = str(_venv_with_workbench_tools(Path(tmp) / "venv"))
             install = _run("install", [sys.executable, "-m", "pip", "--python", python, "install",
                                        "--quiet", "--disable-pip-version-check", *dependencies],
-                           root, options, [], on_output=on_output, sandboxed=False)
+                           Path(tmp), options, [], on_output=on_output, sandboxed=False)
             if install.exit_code != 0:
                 install.summary = f"installing the spec's dependencies failed: {install.summary}"
                 return install
@@ -148,14 +245,20 @@ def _venv_with_workbench_tools(venv: Path) -> Path:
 
 @dataclass
 class PreparedEnv:
-    """A throwaway virtualenv with the project installed (editable), and the install's
-    result. `fingerprint` is what the install read; a project whose packaging changed
-    since is installed afresh."""
+    """A throwaway virtualenv with a copy of the project installed (editable), and the
+    install's result. `fingerprint` is what the install read; a project whose packaging
+    changed since is installed afresh. The checks run on `project`, refreshed from the
+    real tree first (`refresh`)."""
 
     tmp: tempfile.TemporaryDirectory
     python: Path
     install: CheckResult
     fingerprint: str
+    project: Path | None = None
+
+    def refresh(self, root: Path) -> Path:
+        assert self.project is not None
+        return copy_tree(Path(root), self.project)
 
     def cleanup(self) -> None:
         self.tmp.cleanup()
@@ -176,35 +279,55 @@ def install_fingerprint(root: Path) -> str:
     return h.hexdigest()
 
 
-def prepare_python(root: Path, options, on_output: Output | None = None) -> PreparedEnv:
-    """Create the throwaway virtualenv and install the project into it."""
+def prepare_python(root: Path, options, on_output: Output | None = None,
+                   dependencies: list[str] | None = None, copied: Path | None = None) -> PreparedEnv:
+    """Create the throwaway virtualenv and install a copy of the project into it.
+
+    The spec's `dependencies` are fetched outside the sandbox (package index); the
+    project itself (its setup.py, its build backend) is installed inside it, without
+    network, from the copy. `copied`: a copy already taken (and its temporary folder)."""
+    from workbench.safety.sandbox import temp_prefix
+
     root = Path(root)
     fingerprint = install_fingerprint(root)
-    tmp = tempfile.TemporaryDirectory(prefix="workbench-venv-")
+    tmp = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-venv"))
     try:
-        py = _venv_with_workbench_tools(Path(tmp.name) / "venv")
+        base = Path(tmp.name)
+        project = copy_tree(copied if copied is not None else root, base / "project")
+        py = _venv_with_workbench_tools(base / "venv")
         pip = [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet",
                "--no-build-isolation", "--disable-pip-version-check"]
-        # Installing may fetch the spec's dependencies, so it runs outside the sandbox;
-        # no code of the generated project runs during it.
-        install = _run("install", [*pip, "-e", str(root)], root, options, [], on_output=on_output,
-                       sandboxed=False)
+        if dependencies:
+            deps = _run("install", [*pip, *dependencies], base, options, [], on_output=on_output,
+                        sandboxed=False)
+            if deps.exit_code != 0:
+                deps.summary = f"installing the spec's dependencies failed: {deps.summary}"
+                return PreparedEnv(tmp, py, deps, fingerprint, project)
+        install = _run("install", [*pip, "--no-deps", "--no-index", "-e", str(project)], project, options,
+                       [project, base / "venv"], {"PIP_NO_CACHE_DIR": "1"}, on_output=on_output)
     except BaseException:
         tmp.cleanup()
         raise
-    return PreparedEnv(tmp, py, install, fingerprint)
+    return PreparedEnv(tmp, py, install, fingerprint, project)
 
 
-def prepare_in_background(root: Path, options) -> Future:
+def prepare_in_background(root: Path, options, dependencies: list[str] | None = None) -> Future:
     """`prepare_python` in a daemon thread, so the install overlaps the steps before the
-    monitor (committing, validating CI). The future holds the PreparedEnv or the error."""
+    monitor (committing, validating CI). The future holds the PreparedEnv or the error.
+    The tree is copied first, here, before anything else can write it."""
+    from workbench.safety.sandbox import temp_prefix
+
     future: Future = Future()
+    snapshot = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
+    copied = copy_tree(Path(root), Path(snapshot.name) / "project")
 
     def work() -> None:
         try:
-            future.set_result(prepare_python(root, options))
+            future.set_result(prepare_python(root, options, dependencies=dependencies, copied=copied))
         except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
             future.set_exception(exc)
+        finally:
+            snapshot.cleanup()
 
     threading.Thread(target=work, name="workbench-prepare", daemon=True).start()
     return future
@@ -223,27 +346,35 @@ def discard(future: Future | None) -> None:
 
 
 def check_project(root: Path, template: str, options, on_output: Output | None = None,
-                  prepared: PreparedEnv | None = None) -> list[CheckResult]:
-    """Install the project in a throwaway virtualenv; run its tests and linters.
+                  prepared: PreparedEnv | None = None, dependencies: list[str] | None = None) -> list[CheckResult]:
+    """Install a copy of the project in a throwaway virtualenv; run its tests and linters
+    on that copy. The real tree is hashed before and after each check (`TreeGuard`).
 
     `prepared`: the install done ahead (`prepare_in_background`); used when the
     project's packaging is still what it installed, else the project is installed again."""
+    from workbench.safety.sandbox import temp_prefix
+
     results: list[CheckResult] = []
     root = Path(root)
+    guard = TreeGuard(root, "monitor")
     if template == "bash-cli":
-        shellcheck = tool("shellcheck")
-        scripts = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                         if p.is_file() and ".git" not in p.parts
-                         and (p.suffix in (".sh", ".bash") or p.parent.name == "bin"))
-        if shellcheck:
-            results.append(_run("shellcheck", [shellcheck, "-x", *scripts], root, options, [], on_output=on_output))
-        else:
-            results.append(_skipped("shellcheck", "shellcheck is not installed"))
-        bats = shutil.which("bats")
-        if bats:
-            results.append(_run("bats", [bats, "test"], root, options, [root], on_output=on_output))
-        else:
-            results.append(_skipped("bats", "bats is not installed (apt-get install bats)"))
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check")) as tmp:
+            copy = copy_tree(root, Path(tmp) / "project")
+            shellcheck = tool("shellcheck")
+            scripts = sorted(str(p.relative_to(copy)) for p in copy.rglob("*")
+                             if p.is_file() and (p.suffix in (".sh", ".bash") or p.parent.name == "bin"))
+            if shellcheck:
+                results.append(_run("shellcheck", [shellcheck, "-x", *scripts], copy, options, [],
+                                    on_output=on_output))
+                guard.verify("shellcheck")
+            else:
+                results.append(_skipped("shellcheck", "shellcheck is not installed"))
+            bats = shutil.which("bats")
+            if bats:
+                results.append(_run("bats", [bats, "test"], copy, options, [copy], on_output=on_output))
+                guard.verify("the bats tests")
+            else:
+                results.append(_skipped("bats", "bats is not installed (apt-get install bats)"))
         return results
     if prepared is not None and prepared.fingerprint != install_fingerprint(root):
         prepared.cleanup()
@@ -251,21 +382,26 @@ def check_project(root: Path, template: str, options, on_output: Output | None =
     if prepared is not None and on_output is not None:
         on_output(f"install: done ahead while the project was committed "
                   f"({prepared.install.duration_s:.1f} s, exit {prepared.install.exit_code})")
-    env = prepared or prepare_python(root, options, on_output)
+    env = prepared or prepare_python(root, options, on_output, dependencies=dependencies)
     try:
+        guard.verify("the install")
         results.append(env.install)
         if env.install.exit_code != 0:
             return results
+        copy = env.refresh(root)
         test_env = dict(PYTEST_ENV)
-        results.append(_run("pytest", [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], root,
-                            options, [root, Path(env.tmp.name)], test_env, on_output))
+        results.append(_run("pytest", [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy,
+                            options, [copy, Path(env.tmp.name)], test_env, on_output))
+        guard.verify("the project's tests")
         ruff = tool("ruff")
         if ruff:
+            copy = env.refresh(root)  # what the tests may have written is not linted
             env_r = {**test_env, "RUFF_NO_CACHE": "true"}
-            results.append(_run("ruff check", [ruff, "check", "--no-cache", "."], root, options, [root],
+            results.append(_run("ruff check", [ruff, "check", "--no-cache", "."], copy, options, [copy],
                                 env_r, on_output))
-            results.append(_run("ruff format", [ruff, "format", "--check", "--no-cache", "."], root,
-                                options, [root], env_r, on_output))
+            results.append(_run("ruff format", [ruff, "format", "--check", "--no-cache", "."], copy,
+                                options, [copy], env_r, on_output))
+            guard.verify("ruff")
         else:
             results.append(_skipped("ruff", "ruff is not installed"))
     finally:
