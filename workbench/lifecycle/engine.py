@@ -570,11 +570,15 @@ class Engine:
 
     def _step_tests(self, sid: str) -> str:
         from workbench.integrate import monitor
+        from workbench.safety.sandbox import for_prompt
 
         summary = self._scaffold_step(sid, "tests")
         spec = self._approved_spec(sid)
         agents = self.provider.for_step("tests")
+        # The tests run on a throwaway copy; a project already on disk must stay as it is.
+        guard = monitor.TreeGuard(self._project(sid), "tests")
         attempts = 0
+        runs = 1 if getattr(agents, "label", "offline") == "offline" else self.options.repair_attempts + 1
         while True:
             plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
             result = monitor.run_generated_tests(
@@ -585,8 +589,15 @@ class Engine:
                                   None if result.skipped else result.exit_code,
                                   result.duration_s, result.output[-20000:], result.sandbox)
             self.store.audit(sid, "workbench", "tests", "test_run",
-                             f"generated tests: {result.summary} (sandbox: {result.sandbox})",
-                             payload={"exit_code": result.exit_code, "attempt": attempts})
+                             f"generated tests: {result.summary} (sandbox: {result.sandbox}, "
+                             f"limits: {result.limits or 'none'})",
+                             payload={"exit_code": result.exit_code, "attempt": attempts,
+                                      "limits": result.limits, "timed_out": result.timed_out})
+            self._guard_verified(sid, guard, "the generated tests")
+            if result.timed_out:
+                self.emit(ev.STEP_PROGRESS, sid, "tests",
+                          f"generated tests timed out after {self.options.test_timeout:.0f} s "
+                          f"(run {attempts + 1} of {runs})", notice=True)
             if result.skipped:
                 return f"{summary}; tests not run: {result.summary}"
             if result.exit_code == 0:
@@ -594,8 +605,11 @@ class Engine:
             if getattr(agents, "label", "offline") == "offline" or attempts >= self.options.repair_attempts:
                 raise StepFailed("tests", f"generated tests fail after {attempts} repair attempt(s): {result.summary}")
             attempts += 1
+            self.emit(ev.STEP_PROGRESS, sid, "tests",
+                      f"generated tests fail ({result.summary}); repair attempt {attempts} of "
+                      f"{self.options.repair_attempts}", notice=True)
             owned = {p: f.content for p, f in plan.files.items() if f.model_owned}
-            fixed = agents.repair(self._ctx(sid, "tests"), spec.text, owned, result.output[-8000:])
+            fixed = agents.repair(self._ctx(sid, "tests"), spec.text, owned, for_prompt(result.output))
             accepted = self._accept_model_files(sid, "tests", agents, owned, fixed)
             merged = {**self._json_output(sid, "implementation", "files", {}), **accepted}
             self.store.put_output(sid, "implementation", "files", json.dumps(merged))
@@ -714,8 +728,24 @@ class Engine:
         from workbench.integrate import monitor
 
         monitor.discard(self._prepared.pop(sid, None))
-        if self.options.run_monitor and self._approved_spec(sid).template != "bash-cli":
-            self._prepared[sid] = monitor.prepare_in_background(root, self.options)
+        spec = self._approved_spec(sid)
+        if self.options.run_monitor and spec.template != "bash-cli":
+            self._prepared[sid] = monitor.prepare_in_background(
+                root, self.options, dependencies=spec.data.get("dependencies") or [])
+
+    def _guard_verified(self, sid: str, guard, after_what: str, check=None):
+        """Run `check()` (if any), then verify the real tree is what Workbench wrote; a
+        change (seen by the check or after it) is audited and fails the step naming it."""
+        from workbench.integrate import monitor
+
+        try:
+            result = check() if check is not None else None
+            guard.verify(after_what)
+        except monitor.TreeChanged as exc:
+            self.store.audit(sid, "workbench", guard.step, "tree_changed", exc.reason,
+                             payload={"root": str(guard.root)})
+            raise
+        return result
 
     def _take_prepared(self, sid: str):
         future = self._prepared.pop(sid, None)
@@ -733,17 +763,23 @@ class Engine:
             return "skipped (disabled)"
         spec = self._approved_spec(sid)
         prepared = self._take_prepared(sid)
-        results = monitor.check_project(self._project(sid), spec.template, self.options,
-                                        on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line),
-                                        prepared=prepared)
+        guard = monitor.TreeGuard(self._project(sid), "monitor")
+        results = self._guard_verified(sid, guard, "the monitor's checks", lambda: monitor.check_project(
+            self._project(sid), spec.template, self.options,
+            on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line),
+            prepared=prepared, dependencies=spec.data.get("dependencies") or []))
         failed = [r for r in results if r.exit_code != 0 and not r.skipped]
         for r in results:
             # a check that could not run is recorded as unknown (NULL), never as a pass
             self.store.record_run(sid, "monitor", r.kind, r.command, None if r.skipped else r.exit_code,
                                   r.duration_s, r.output[-20000:], r.sandbox)
             self.store.audit(sid, self._agent_actor("monitor"), "monitor", "test_run",
-                             f"{r.kind}: {r.summary} (sandbox: {r.sandbox})",
-                             payload={"exit_code": r.exit_code, "skipped": r.skipped})
+                             f"{r.kind}: {r.summary} (sandbox: {r.sandbox}, limits: {r.limits or 'none'})",
+                             payload={"exit_code": r.exit_code, "skipped": r.skipped, "limits": r.limits,
+                                      "timed_out": r.timed_out})
+            if r.timed_out:
+                self.emit(ev.STEP_PROGRESS, sid, "monitor",
+                          f"{r.kind} timed out after {self.options.test_timeout:.0f} s", notice=True)
         text = "; ".join(f"{r.kind} {'not run: ' if r.skipped else ''}{r.summary}" for r in results)
         if any(r.skipped for r in results):
             text += " (UNVERIFIED: a check could not run)"
