@@ -77,6 +77,7 @@ class Engine:
         # (session id -> Future of monitor.PreparedEnv); taken by the monitor step.
         self._prepared: dict[str, Any] = {}
         self._specs: dict[str, Any] = {}  # the parsed spec of the latest version asked for
+        self._notes: dict[tuple[str, str], list[str]] = {}  # what the step's line must also say
 
     def close(self) -> None:
         """Drop work started ahead that no step took (its temporary files go)."""
@@ -108,6 +109,8 @@ class Engine:
         return AgentContext(
             session_id=sid, step=step, cancel=self.cancel,
             on_token=lambda t: self.emit(ev.TOKEN, sid, step, t),
+            on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, step, m, notice=True),
+            notes=self._notes.setdefault((sid, step), []),
         )
 
     def _json_output(self, sid: str, step: str, kind: str, default=None):
@@ -151,7 +154,10 @@ class Engine:
         """Record an edited spec as a new version. Steps after `spec` go back to pending."""
         refuse_secrets(text, "spec.md", UsageError)
         self._refuse_after_apply(sid, "edit the spec")
-        return self._new_spec_version(sid, text, "edit", actor or f"human:{human()}")
+        version = self._new_spec_version(sid, text, "edit", actor or f"human:{human()}")
+        if self.status(sid).get("spec") == FAILED:  # the developer's spec replaces a failed draft
+            self.store.set_step(sid, "spec", DONE, f"spec v{version['version']} written by the developer")
+        return version
 
     def _new_spec_version(self, sid: str, text: str, source: str, who: str, **payload) -> dict:
         import difflib
@@ -367,6 +373,7 @@ class Engine:
         self.store.update_session(sid, current_step=step, status="running")
         self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
         started = time.monotonic()
+        self._notes.pop((sid, step), None)
         calls_before = self._last_call_id(sid)
         try:
             result = handler(sid)
@@ -383,6 +390,8 @@ class Engine:
         if isinstance(result, Outcome):  # a gate
             return result
         message = result or "done"
+        notes = self._notes.pop((sid, step), [])  # a fallback that answered, said in the step's line
+        message += "".join(f" ({n})" for n in notes)
         self.store.set_step(sid, step, DONE, message)
         tokens, cost = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
