@@ -398,14 +398,16 @@ def test_bash_release_tarball_has_what_make_install_needs(path, projects, tmp_pa
     tarball = work / "dist" / f"{spec.name}-{version}.tar.gz"
     assert tarball.is_file()
     listing = check(["tar", "-tzf", tarball], tmp_path).stdout.decode().split()
+    top = f"{spec.name}-{version}/"  # one top-level directory
+    assert all(m.startswith(top) for m in listing), listing
     for member in ("Makefile", "README.md", "LICENSE", f"bin/{spec.name}",
                    f"lib/{spec.name}/commands.sh"):
-        assert member in listing, f"{member} is not in the release tarball: {listing}"
+        assert top + member in listing, f"{member} is not in the release tarball: {listing}"
     # A user with only the tarball can install it, and the installed script runs.
     unpacked = tmp_path / "unpacked"
     unpacked.mkdir()
     check(["tar", "-xzf", tarball, "-C", unpacked], tmp_path)
     prefix = tmp_path / "prefix"
-    check(["make", "install", f"PREFIX={prefix}"], unpacked)
+    check(["make", "install", f"PREFIX={prefix}"], unpacked / top)
     out = check([prefix / "bin" / spec.name, "--version"], tmp_path).stdout.decode()
     assert out.strip() == f"{spec.name} {version}"

@@ -187,8 +187,13 @@ def test_render_plan_python_cli_has_the_expected_files():
         "tests/test_commands.py",
         ".gitignore",
         ".editorconfig",
-        ".env.example",
+        ".github/dependabot.yml",
         "README.md",
+        "CHANGELOG.md",
+        "CONTRIBUTING.md",
+        "LICENSE",
+        "man/demo-tool.1",
+        "completions/bash/demo-tool",
         "docs/spec.md",
         "AGENTS.md",
         ".github/workflows/ci.yml",
@@ -216,7 +221,8 @@ def test_steps_select_files():
     full = render_plan(s)
     scaffold = render_plan(s, steps=SCAFFOLD_STEPS)
     cicd = render_plan(s, steps={"cicd"})
-    assert set(cicd.files) == {".github/workflows/ci.yml", ".circleci/config.yml"}
+    assert set(cicd.files) == {".github/workflows/ci.yml", ".circleci/config.yml",
+                               ".github/dependabot.yml"}
     assert set(scaffold.files) | set(render_plan(s, steps=INTEGRATE_STEPS).files) == set(full.files)
     assert {f.step for f in scaffold} <= SCAFFOLD_STEPS
     assert render_plan(s, steps={"codespace"}).paths() == [".devcontainer/devcontainer.json"]
@@ -431,7 +437,7 @@ def test_write_plan_files_adds_later_steps_to_an_existing_project(tmp_path):
     apply_plan(plan.for_steps(SCAFFOLD_STEPS), target)
     assert not (target / ".github").exists()
     written = write_plan_files(plan, target, {"cicd"})
-    assert written == [".github/workflows/ci.yml", ".circleci/config.yml"]
+    assert written == [".github/workflows/ci.yml", ".circleci/config.yml", ".github/dependabot.yml"]
     assert (target / ".github/workflows/ci.yml").read_text() == plan.files[".github/workflows/ci.yml"].content
     assert not (target / ".devcontainer").exists()
     assert write_plan_files(plan, target, {"codespace", "deploy"}) == [

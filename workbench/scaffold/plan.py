@@ -192,6 +192,7 @@ def render_plan(
     owned_paths = [dest for entry, dest in entries if entry.model_owned]
     context["model_owned_files"] = owned_paths
     context["files"] = [dest for _, dest in entries]
+    context["placeholder_commands"] = _placeholder_commands(context["commands"], entries, overrides)
 
     files: dict[str, PlannedFile] = {}
     for entry, dest in entries:
@@ -238,6 +239,20 @@ def render_plan(
 
     plan = Plan(files, manifest.id)
     return plan.for_steps(wanted) if wanted is not None else plan
+
+
+#: What a command body the template wrote (not yet the implementation step's) prints.
+PLACEHOLDER_MARK = "{}: not implemented yet"
+
+
+def _placeholder_commands(commands: list[dict], entries, overrides) -> list[str]:
+    """The commands whose body is still the template's placeholder, so the README can
+    say so: a model-owned structure file not overridden, or one that still prints the
+    placeholder's message for the command."""
+    texts = [(overrides or {}).get(dest) for entry, dest in entries
+             if entry.model_owned and entry.step == "structure"]
+    return [c["name"] for c in commands
+            if any(t is None or PLACEHOLDER_MARK.format(c["name"]) in t for t in texts)]
 
 
 def _check_encodable(path: str, content: str) -> None:
