@@ -190,3 +190,49 @@ def test_lifecycle_responder_plays_every_agent_step(srv, agents, session_id):
     assert a.review(ctx(session_id, "review"), DEFAULT_SPEC)[0].severity == "info"
     assert a.implement(ctx(session_id, "implementation"), DEFAULT_SPEC, FILES) == FILES
     assert [r.step for r in srv.requests] == ["analysis", "spec", "review", "implementation"]
+
+
+# -- fences, JSON and file blocks as models really send them ----------------------------------
+
+
+def test_extract_spec_by_commonmark_fence_rules():
+    from workbench.llm.agents import missing_sections
+
+    body_fence = SPEC + "\n```bash\ncsv2json convert a.csv\n```\n\n- last criterion\n"
+    assert extract_spec(f"````markdown\n{body_fence}````\n") == body_fence
+    after = f"```markdown\n{SPEC}```\n\nRemarks on it.\n\n```python\nprint(1)\n```\n"
+    assert extract_spec(after) == SPEC
+    import textwrap
+
+    indented = textwrap.indent(f"```\n{SPEC}```\n", "  ")  # an indented fence, no info string
+    assert extract_spec("1. The spec:\n\n" + indented) == SPEC
+    assert extract_spec(f"```yaml\nname: x\n```\n\n{SPEC}\nHope this helps!\n") == SPEC
+    assert extract_spec(SPEC + "\n***\n\nI assumed UTF-8.\n") == SPEC
+    # a body ending in a paragraph of its own keeps it
+    own = SPEC + "\nThe tool never writes outside the current directory.\n"
+    assert extract_spec(own) == own
+    assert missing_sections(SPEC.split("## Acceptance")[0]) == ["Acceptance criteria"]
+
+
+def test_extract_json_finds_the_first_value_that_validates():
+    from workbench.llm.agents import InvalidOutput, extract_json, validate_findings
+
+    good = {"findings": [{"severity": "info", "location": "body", "text": "fine"}]}
+    noisy = f"In commands[0]: the {{name}} is [1, 2] ok; [] too.\n{json.dumps(good)}\n{{trailing}}"
+    assert [f.text for f in extract_json(noisy, accept=validate_findings)] == ["fine"]
+    bad = {"findings": [{"severity": "fatal", "location": "body", "text": "x"}]}
+    with pytest.raises(InvalidOutput) as info:
+        extract_json(f"see [0]: {json.dumps(bad)}", accept=validate_findings)
+    assert "severity" in str(info.value)  # the object's schema error, not the [0]'s
+
+
+def test_a_fence_wrapping_a_whole_file_block_is_stripped():
+    from workbench.llm.agents import unwrap_fence
+
+    text = blocks({"src/csv2json/commands.py": "```python\ndef convert(args):\n    return 0\n```\n"})
+    ok, rejected = parse_files(text, FILES)
+    assert ok == {"src/csv2json/commands.py": "def convert(args):\n    return 0\n"} and not rejected
+    two = "```python\na = 1\n```\ntext\n```python\nb = 2\n```\n"
+    assert unwrap_fence(two, "x.py") == two  # two blocks, not one wrapping the file
+    assert unwrap_fence("```\n# Title\n```\n", "README.md") == "```\n# Title\n```\n"
+    assert unwrap_fence("x = 1\n", "a.py") == "x = 1\n"

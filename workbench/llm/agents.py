@@ -85,9 +85,10 @@ class ModelOutputError(WorkbenchError):
 class InvalidOutput(Exception):
     """One validation failure (internal): its message is quoted back to the model."""
 
-    def __init__(self, message: str, rejected: list[dict] | None = None):
+    def __init__(self, message: str, rejected: list[dict] | None = None, near: str | None = None):
         super().__init__(message)
         self.rejected = rejected or []
+        self.near = near  # what was extracted, when it came close (a draft the developer can fix)
 
 
 # -- prompts ---------------------------------------------------------------------------------
@@ -150,56 +151,166 @@ def template_ids() -> list[str]:
 
 # -- output parsing ---------------------------------------------------------------------------
 
-_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+SPEC_SECTIONS = ("Overview", "Requirements", "Acceptance criteria")
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+_CLOSERS = re.compile(
+    r"^(let me know|i hope|hope this|feel free|if you('d| would)|would you|shall i|do you want|want me|"
+    r"this spec|this draft|the spec above|above is|i've|i have|here's|here is|happy to|notes?:|"
+    r"remarks?:|explanation:|key (changes|points|decisions))", re.IGNORECASE)
 
 
-def extract_spec(text: str) -> str:
-    """The spec.md inside a reply: drop prose and a code fence around it."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    start = None
+def _front_matter_start(lines: list[str]) -> int | None:
+    """The line of the '---' that opens the front matter (one followed by a YAML key)."""
     openers = [i for i, line in enumerate(lines) if line.strip() == "---"
                and any(lines[j].strip() in ("---", "...") for j in range(i + 1, len(lines)))]
     for i in openers:  # prefer a '---' that is followed by a YAML key (not a prose rule)
         nxt = next((ln for ln in lines[i + 1:] if ln.strip()), "")
         if re.match(r"^[A-Za-z_][\w-]*\s*:", nxt):
-            start = i
+            return i
+    return openers[0] if openers else None
+
+
+def _fence_end(lines: list[str], first: int, char: str, length: int) -> int:
+    """The line that closes a fence opened at `first - 1` (CommonMark: the same character,
+    at least as long, nothing after it). A model that nests a ```lang block inside a
+    fence of the same length is tolerated: that inner block's own closing line is
+    skipped rather than taken for the end."""
+    depth = 0
+    for j in range(first, len(lines)):
+        m = _FENCE_LINE.match(lines[j])
+        if not m or m.group(1)[0] != char:
+            continue
+        run, info = m.group(1), m.group(2)
+        if info:  # an opening line (closing fences have no info string)
+            if len(run) <= length:
+                depth += 1
+            continue
+        if depth and len(run) <= length:
+            depth -= 1
+            continue
+        if len(run) >= length:
+            return j
+    return len(lines)
+
+
+def _drop_trailing_prose(text: str) -> str:
+    """An unfenced spec followed by the model's remarks: the remarks go (after a thematic
+    break, or paragraphs that talk to the developer after the last section's content)."""
+    from markdown_it import MarkdownIt
+
+    lines = text.split("\n")
+    tokens = [t for t in MarkdownIt("commonmark").parse(text) if t.level == 0 and t.map]
+    run = []  # the trailing paragraphs and rules, after the last list, heading or code block
+    for t in reversed(tokens):
+        if t.type not in ("hr", "paragraph_open"):
             break
-    if start is None and openers:
-        start = openers[0]
+        run.insert(0, t)
+    if len(run) == len(tokens):
+        return text  # nothing but paragraphs: no body to tell remarks from
+    cut = next((t.map[0] for t in run if t.type == "hr"), None)
+    if cut is None:
+        cut = next((t.map[0] for t in run if _CLOSERS.match(" ".join(lines[t.map[0]:t.map[1]]).strip())),
+                   None)
+    if cut is None:
+        return text
+    return "\n".join(lines[:cut]).rstrip() + "\n"
+
+
+def extract_spec(text: str) -> str:
+    """The whole spec.md inside a reply: front matter and body, without the prose and the
+    code fence around it.
+
+    A fence around the spec is found by CommonMark's rules (markdown-it): an opening of
+    three or more backticks or tildes with the info string `markdown`, `md` or none, and
+    a closing fence of the same character at least as long; so a four-backtick fence
+    keeps the ``` blocks of its body, and remarks and code blocks after the closing fence
+    are dropped. Unfenced, remarks after the spec are dropped."""
+    from markdown_it import MarkdownIt
+
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    for tok in MarkdownIt("commonmark").parse(text):
+        if tok.type != "fence" or tok.level != 0 or not tok.map:
+            continue
+        if tok.info.strip().split(" ")[0].lower() not in ("", "markdown", "md"):
+            continue
+        first = tok.map[0] + 1
+        opener = lines[tok.map[0]]
+        indent = len(opener) - len(opener.lstrip(" "))
+        end = _fence_end(lines, first, tok.markup[0], len(tok.markup))
+        inner = [ln[min(indent, len(ln) - len(ln.lstrip(" "))):] for ln in lines[first:end]]
+        start = _front_matter_start(inner)
+        if start is None or any(ln.strip() for ln in inner[:start]):
+            continue  # a fence holding something else (an example, a command)
+        return "\n".join(inner[start:]).rstrip() + "\n"
+    start = _front_matter_start(lines)
     if start is None:
         raise InvalidOutput("no spec found: the reply must be a spec.md starting with a '---' line "
                             "that opens the YAML front matter")
-    end = len(lines)
-    # Fenced: the nearest non-blank line above the start opens a fence; cut at the last closing one.
-    above = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
-    if _FENCE_RE.match(above):
-        fence = above.strip()[:3]
-        for j in range(len(lines) - 1, start, -1):
-            if lines[j].strip() == fence:
-                end = j
-                break
-    body = "\n".join(lines[start:end]).rstrip() + "\n"
-    return body
+    return _drop_trailing_prose("\n".join(lines[start:]).rstrip() + "\n")
 
 
-def extract_json(text: str):
-    """The first JSON value in a reply, tolerating prose and code fences around it."""
+def missing_sections(spec_text: str) -> list[str]:
+    """The body sections (`## Overview`, `## Requirements`, `## Acceptance criteria`) a
+    spec lacks: a draft without them is not the whole spec (cut short, or cut by a fence)."""
+    heads = {m.group(1).strip().rstrip("#").strip().lower()
+             for m in re.finditer(r"^ {0,3}##[ \t]+(.+?)[ \t]*$", spec_text, re.MULTILINE)}
+    return [s for s in SPEC_SECTIONS if s.lower() not in heads]
+
+
+def extract_json(text: str, accept=None):
+    """The first JSON value in a reply that `accept(value)` takes (any value without one),
+    tolerating prose, brackets in the prose and code fences around it: a value is tried
+    at every `{` (json.JSONDecoder.raw_decode), then at every `[` (so a `[]` in the prose
+    never passes for an empty list of findings), fenced ```json blocks first."""
     cleaned = text.strip()
-    m = re.search(r"```(?:json)?\s*\n(.*?)\n\s*```", cleaned, re.DOTALL)
-    candidates = [m.group(1)] if m else []
+    candidates = [m.group(1) for m in re.finditer(r"```(?:json)?[ \t]*\n(.*?)\n\s*```", cleaned, re.DOTALL)]
     candidates.append(cleaned)
     decoder = json.JSONDecoder()
-    last_err = "no JSON object found"
-    for cand in candidates:
+    json_err = "no JSON object found"
+    schema_err: InvalidOutput | None = None  # the first value's error, an object's preferred
+    object_err = False
+    tried = 0
+    for cand, opener in [(c, o) for o in "{[" for c in candidates]:
         for i, ch in enumerate(cand):
-            if ch in "{[":
-                try:
-                    value, _ = decoder.raw_decode(cand[i:])
-                    return value
-                except json.JSONDecodeError as exc:
-                    last_err = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-                    break
-    raise InvalidOutput(f"the reply is not valid JSON: {last_err}")
+            if ch != opener:
+                continue
+            tried += 1
+            if tried > 2000:
+                break
+            try:
+                value, _ = decoder.raw_decode(cand, i)
+            except json.JSONDecodeError as exc:
+                if schema_err is None:
+                    json_err = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+                continue
+            if accept is None:
+                return value
+            try:
+                return accept(value)
+            except InvalidOutput as exc:
+                if schema_err is None or (isinstance(value, dict) and not object_err):
+                    schema_err, object_err = exc, isinstance(value, dict)
+    if schema_err is not None:
+        raise schema_err
+    raise InvalidOutput(f"the reply is not valid JSON: {json_err}")
+
+
+def _checked_spec(reply: str, ids: list[str]) -> str:
+    """The whole, valid spec in a reply, else InvalidOutput naming what is wrong."""
+    from workbench.spec import parse_spec, validate
+
+    text = extract_spec(reply)
+    try:
+        spec = parse_spec(text, "spec.md")
+        validate(spec, ids or None)
+    except WorkbenchError as exc:
+        raise InvalidOutput(str(exc), near=text) from None
+    missing = missing_sections(spec.body)
+    if missing:
+        raise InvalidOutput(f"spec.md: body: not the whole spec: no {', '.join('## ' + m for m in missing)} "
+                            "section (the reply may have been cut short)", near=text)
+    return text
 
 
 def validate_findings(value) -> list[Finding]:
@@ -239,6 +350,25 @@ def _validate_findings_by_hand(value) -> None:  # pragma: no cover
 _FILE_RE = re.compile(r"^<<<FILE[ \t]+(.+?)[ \t]*>>>[ \t]*\n(.*?)^<<<END>>>[ \t]*$", re.DOTALL | re.MULTILINE)
 
 
+def unwrap_fence(content: str, path: str = "") -> str:
+    """A file's content wrapped whole in a code fence (```python … ```) -> the content.
+    A Markdown file keeps a fence unless its info string says markdown."""
+    lines = content.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) < 2:
+        return content
+    m1, m2 = _FENCE_LINE.match(lines[0]), _FENCE_LINE.match(lines[-1])
+    if not (m1 and m2) or m2.group(2) or m1.group(1)[0] != m2.group(1)[0] or len(m2.group(1)) < len(m1.group(1)):
+        return content
+    if path.lower().endswith((".md", ".markdown")) and m1.group(2).lower() not in ("markdown", "md"):
+        return content
+    inner = lines[1:-1]
+    if _fence_end(inner + [lines[-1]], 0, m1.group(1)[0], len(m1.group(1))) != len(inner):
+        return content  # the first fence closes earlier: two blocks, not one wrapping the file
+    return "\n".join(inner) + "\n"
+
+
 def parse_files(text: str, allowed: dict[str, str]) -> tuple[dict[str, str], list[dict]]:
     """`<<<FILE path>>>` blocks -> ({path: content} for allowed paths, rejections)."""
     from workbench.safety.paths import UnsafePath, check_relative
@@ -268,7 +398,7 @@ def parse_files(text: str, allowed: dict[str, str]) -> tuple[dict[str, str], lis
         if norm not in allowed:
             rejected.append({"path": path, "reason": "not a model-owned file"})
             continue
-        out[norm] = content
+        out[norm] = unwrap_fence(content, norm)
     return out, rejected
 
 
@@ -314,6 +444,7 @@ class ModelAgents:
         try:
             return check(reply)
         except InvalidOutput as first:
+            self._keep_rejected(ctx, what, reply, first, 1)
             self._record(ctx, "model_output_invalid", f"{what} invalid, re-asking: {first}",
                          {"error": str(first), "rejected": first.rejected})
             messages += [
@@ -326,12 +457,53 @@ class ModelAgents:
         try:
             return check(reply2)
         except InvalidOutput as second:
+            self._keep_rejected(ctx, what, reply2, second, 2)
             self._record(ctx, "model_output_rejected", f"{what} invalid after one re-ask: {second}",
                          {"error": str(second), "rejected": second.rejected})
-            raise ModelOutputError(
+            err = ModelOutputError(
                 f"model {self.last_model or self.target.model}: invalid {what} after one re-ask: {second}",
                 model=self.last_model or self.target.model, reason=str(second), output=reply2,
-                rejected=second.rejected) from None
+                rejected=second.rejected)
+            err.near = second.near
+            raise err from None
+
+    def _keep_rejected(self, ctx: AgentContext, what: str, reply: str, error: InvalidOutput,
+                       attempt: int) -> None:
+        """Every rejected reply is kept (redacted) for `workbench show SESSION rejected`."""
+        store = getattr(self.gateway, "store", None)
+        if store is None:
+            return
+        try:
+            from workbench.safety.redact import redact
+
+            store.put_output(ctx.session_id, ctx.step, "rejected", json.dumps({
+                "what": what, "attempt": attempt, "error": redact(str(error)),
+                "model": self.last_model or self.target.model, "reply": redact(reply)[:200_000]}))
+        except Exception:  # noqa: BLE001 - keeping it must not hide the real outcome
+            pass
+
+    def _keep_near_draft(self, ctx: AgentContext, exc: ModelOutputError) -> int | None:
+        """A rejected draft that parses is kept as a spec version (source "rejected") the
+        developer can open (`workbench show SESSION spec`), fix and give back with
+        `workbench resume SESSION --spec FILE`. One that looks like it holds a key is not."""
+        store = getattr(self.gateway, "store", None)
+        text = getattr(exc, "near", None)
+        if store is None or not text:
+            return None
+        try:
+            from workbench.safety.redact import scan_text
+            from workbench.spec import parse_spec
+
+            spec = parse_spec(text, "spec.md")
+            if scan_text(text, "spec.md"):
+                return None
+            version = store.add_spec_version(ctx.session_id, text, spec.sha256, "rejected",
+                                             self._actor(ctx.step), model=exc.model)
+            self._record(ctx, "draft_kept", f"rejected draft kept as spec v{version} to fix by hand",
+                         {"version": version, "sha256": spec.sha256, "error": exc.reason})
+            return version
+        except Exception:  # noqa: BLE001 - too broken to keep: the reply is still in `show rejected`
+            return None
 
     def _record(self, ctx: AgentContext, action: str, summary: str, payload: dict) -> None:
         store = getattr(self.gateway, "store", None)
@@ -360,8 +532,6 @@ class ModelAgents:
         return self._call(ctx, [{"role": "system", "content": system}, {"role": "user", "content": user}])
 
     def draft_spec(self, ctx: AgentContext, request: str, analysis: str, examples: list[str]) -> str:
-        from workbench.spec import parse_spec, validate
-
         ids = template_ids()
         system = render_prompt("tool_builder", task="spec", templates=ids or [self.template],
                                template=self.template, spec_contract=SPEC_CONTRACT, files=[])
@@ -373,19 +543,21 @@ class ModelAgents:
         user += "\nWrite the complete spec.md now."
 
         def check(reply: str) -> str:
-            text = extract_spec(reply)
-            try:
-                spec = parse_spec(text, "spec.md")
-                validate(spec, ids or None)
-            except WorkbenchError as exc:
-                raise InvalidOutput(str(exc)) from None
-            return text
+            return _checked_spec(reply, ids)
 
-        return self._structured(ctx, system, user, "spec", check)
+        try:
+            return self._structured(ctx, system, user, "spec", check)
+        except ModelOutputError as exc:
+            version = self._keep_near_draft(ctx, exc)
+            if version is None:
+                raise
+            short = ctx.session_id[:12]
+            raise ModelOutputError(
+                f"{exc} (the draft is kept as spec v{version}: `workbench show {short} spec` to read it, "
+                f"then `workbench resume {short} --spec FILE` with it fixed)", model=exc.model,
+                reason=exc.reason, output=exc.output, rejected=exc.rejected) from None
 
     def apply_finding(self, ctx: AgentContext, spec_text: str, finding: Finding) -> str:
-        from workbench.spec import parse_spec, validate
-
         ids = template_ids()
         system = render_prompt("tool_builder", task="revise", templates=ids or [self.template],
                                template=self.template, spec_contract=SPEC_CONTRACT, files=[])
@@ -396,12 +568,7 @@ class ModelAgents:
         user += "\nReply with the complete revised spec.md."
 
         def check(reply: str) -> str:
-            text = extract_spec(reply)
-            try:
-                validate(parse_spec(text, "spec.md"), ids or None)
-            except WorkbenchError as exc:
-                raise InvalidOutput(str(exc)) from None
-            return text
+            return _checked_spec(reply, ids)
 
         return self._structured(ctx, system, user, "spec", check)
 
@@ -411,7 +578,7 @@ class ModelAgents:
         user = f"Review this spec.md:\n\n{spec_text}"
 
         def check(reply: str) -> list[Finding]:
-            return validate_findings(extract_json(reply))
+            return extract_json(reply, accept=validate_findings)
 
         return self._structured(ctx, system, user, "findings JSON", check)
 
