@@ -88,7 +88,17 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def emit(self, kind: str, sid: str, step: str | None = None, message: str = "", **data) -> None:
-        self.on_event(ev.Event(kind, sid, step, message, data))
+        self.on_event(ev.make(kind, sid, step, message, **data))
+
+    def _set_step(self, sid: str, step: str, status: str, message: str = "") -> None:
+        """Every state change goes through here, so every view hears of it."""
+        self.store.set_step(sid, step, status, message)
+        self.emit(ev.STATUS_CHANGED, sid, step, message, status=status)
+
+    def _findings_changed(self, sid: str) -> None:
+        found = self.findings(sid)
+        self.emit(ev.FINDINGS_CHANGED, sid, "review", f"{len(found)} finding(s)",
+                  open=sum(1 for f in found if f["status"] == "open"), total=len(found))
 
     def _session(self, sid: str) -> dict:
         s = self.store.get_session(sid)
@@ -136,7 +146,7 @@ class Engine:
             self.store.put_output(sid, "request", "given_spec", spec_text)
             self.store.put_output(sid, "request", "given_spec_source", spec_source)
         for step in STEPS:
-            self.store.set_step(sid, step.id, PENDING)
+            self._set_step(sid, step.id, PENDING)
         return sid
 
     def status(self, sid: str) -> dict[str, str]:
@@ -180,7 +190,9 @@ class Engine:
         statuses = self.status(sid)
         for step in STEP_IDS[index("review"):]:
             if statuses[step] != PENDING:
-                self.store.set_step(sid, step, PENDING, f"spec {what}")
+        self.emit(ev.SPEC_VERSION_ADDED, sid, "spec", f"spec v{version} ({what})", version=version,
+                  sha256=sha, source=source)
+                self._set_step(sid, step, PENDING, f"spec {what}")
         return self.store.get_spec_version(sid)
 
     # ------------------------------------------------------------------ review findings
@@ -215,7 +227,12 @@ class Engine:
         match = [f for f in findings if key.isdigit() and f["n"] == int(key)] or \
                 [f for f in findings if len(key) >= 4 and f["id"].startswith(key)]
         if len(match) != 1:
-            raise UsageError(f"no finding '{ref}': give its number (1-{len(findings)}) or id")
+            if not findings:
+                raise UsageError(f"no finding '{ref}': the session has no review findings")
+            numbers = "1" if len(findings) == 1 else f"1-{len(findings)}"
+            raise UsageError(f"no finding '{ref}': the session has {len(findings)} "
+                             f"finding{'s' if len(findings) != 1 else ''} ({numbers}); "
+                             "give its number or id (workbench findings SESSION lists them)")
         f = match[0]
         if f["status"] != "open":
             raise UsageError(f"finding {f['n']} is already {f['status']}")
@@ -242,6 +259,7 @@ class Engine:
 
     def apply_finding(self, sid: str, ref: str | int, actor: str | None = None) -> dict:
         """Have the Tool Builder agent change the spec as a finding suggests. The change
+        self._findings_changed(sid)
         is a new spec version (source "finding"); the review runs again on it."""
         f = self._open_finding(sid, ref, "apply a finding")
         who = actor or f"human:{human()}"
@@ -251,8 +269,12 @@ class Engine:
                           f.get("source", "reviewer"))
         text = agents.apply_finding(self._ctx(sid, "spec"), current["text"], finding)
         if text == current["text"]:
-            raise UsageError(f"finding {f['n']}: {agents.label} left the spec unchanged; "
-                             "edit it yourself, or dismiss the finding")
+            why = ("the offline model applies only structural fixes (a missing help text or "
+                   "section) and cannot write this for you" if agents.label == "offline"
+                   else f"{agents.label} left the spec unchanged")
+            raise UsageError(f"finding {f['n']}: {why}; edit the spec yourself (workbench show "
+                             f"{sid[:12]} spec > spec.md, then resume --spec spec.md), or dismiss "
+                             "the finding with your reason")
         refuse_secrets(text, "the revised spec", UsageError)
         from workbench.spec import parse_spec
 
@@ -268,6 +290,7 @@ class Engine:
                 "sha256": version["sha256"]}
 
     def approve(self, sid: str, gate: str, sha256: str, actor: str | None = None) -> None:
+        self._findings_changed(sid)
         """Approve one exact spec version or plan (by hash)."""
         who = actor or f"human:{human()}"
         expected = self.gate_sha(sid, gate)
@@ -286,6 +309,8 @@ class Engine:
     def reject(self, sid: str, gate: str, reason: str = "", actor: str | None = None) -> None:
         who = actor or f"human:{human()}"
         step = "approval" if gate == GATE_SPEC else "docs"
+        self.emit(ev.APPROVED, sid, "approval" if gate == GATE_SPEC else "docs",
+                  f"approved {what} {sha256[:12]}", gate=gate, sha256=sha256, actor=who)
         self.store.audit(sid, who, step, "reject", f"rejected at the {gate} gate: {reason}".strip())
         back = "spec" if gate == GATE_SPEC else "implementation"
         self.step_back(sid, back)
@@ -293,6 +318,7 @@ class Engine:
     def switch_model(self, sid: str, provider: AgentProvider, model: str, step: str | None = None,
                      actor: str | None = None) -> None:
         """Use another model from now on (for the session, or for one step); recorded."""
+        self.emit(ev.REJECTED, sid, step, f"rejected at the {gate} gate", gate=gate, reason=reason)
         who = actor or f"human:{human()}"
         self.provider = provider
         if step is None:
@@ -327,12 +353,13 @@ class Engine:
         if index(step) <= index("docs"):
             self._refuse_after_apply(sid, f"step back to {step}")
         for s in STEP_IDS[index(step):]:
-            self.store.set_step(sid, s, PENDING, f"stepped back to {step}")
+            self._set_step(sid, s, PENDING, f"stepped back to {step}")
         self.store.audit(sid, f"human:{human()}", step, "step_back", f"stepped back to {step}")
 
     def rerun(self, sid: str, step: str) -> Outcome:
         self.step_back(sid, step)
         return self.run(sid, until=step)
+        self.emit(ev.STEPPED_BACK, sid, step, f"stepped back to {step}")
 
     def plan(self, sid: str, steps: set[str] | None = None):
         """The in-memory plan of this session's approved (or current) spec."""
@@ -369,7 +396,7 @@ class Engine:
 
     def _run_step(self, sid: str, step: str) -> Outcome | None:
         handler = getattr(self, f"_step_{step}")
-        self.store.set_step(sid, step, RUNNING)
+        self._set_step(sid, step, RUNNING)
         self.store.update_session(sid, current_step=step, status="running")
         self.emit(ev.STEP_STARTED, sid, step, BY_ID[step].title)
         started = time.monotonic()
@@ -378,7 +405,7 @@ class Engine:
         try:
             result = handler(sid)
         except KeyboardInterrupt:
-            self.store.set_step(sid, step, PENDING, "interrupted")
+            self._set_step(sid, step, PENDING, "interrupted")
             self.store.update_session(sid, status="interrupted")
             self.store.audit(sid, "workbench", step, "interrupted", f"{step} interrupted; resume to continue")
             raise
@@ -392,7 +419,7 @@ class Engine:
         message = result or "done"
         notes = self._notes.pop((sid, step), [])  # a fallback that answered, said in the step's line
         message += "".join(f" ({n})" for n in notes)
-        self.store.set_step(sid, step, DONE, message)
+        self._set_step(sid, step, DONE, message)
         tokens, cost = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
                          payload={"seconds": round(time.monotonic() - started, 3)},
@@ -417,14 +444,14 @@ class Engine:
         from workbench.safety.redact import redact
 
         reason = redact(reason.strip().splitlines()[0] if reason.strip() else "failed")
-        self.store.set_step(sid, step, FAILED, reason)
+        self._set_step(sid, step, FAILED, reason)
         self.store.update_session(sid, status="failed")
         self.store.audit(sid, "workbench", step, "failure", reason)
         self.emit(ev.STEP_FAILED, sid, step, reason)
         return Outcome("failed", sid, step, message=f"step {step} failed: {reason}")
 
     def _gate(self, sid: str, step: str, gate: str, sha: str, summary: dict) -> Outcome:
-        self.store.set_step(sid, step, WAITING, f"waiting for approval of {gate} {sha[:12]}")
+        self._set_step(sid, step, WAITING, f"waiting for approval of {gate} {sha[:12]}")
         self.store.update_session(sid, status="waiting")
         self.emit(ev.GATE, sid, step, f"approve {gate} {sha[:12]}", gate=gate, sha256=sha, **summary)
         return Outcome("gate", sid, step, gate=gate, sha256=sha,
@@ -498,6 +525,7 @@ class Engine:
                          f"{len(findings)} finding(s) on spec v{current['version']}",
                          payload={"findings": [f.as_dict() for f in findings], "model": agents.label})
         return f"spec valid; {len(findings)} review finding(s)"
+            self._findings_changed(sid)
 
     def _step_approval(self, sid: str) -> str | Outcome:
         current = self.store.get_spec_version(sid)
@@ -505,6 +533,7 @@ class Engine:
             return f"spec v{current['version']} approved ({current['sha256'][:12]})"
         from workbench.spec import parse_spec
 
+        self._findings_changed(sid)
         spec = parse_spec(current["text"])
         return self._gate(sid, "approval", GATE_SPEC, current["sha256"], {
             "version": current["version"], "name": spec.front.get("name"),
