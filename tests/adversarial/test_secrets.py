@@ -210,3 +210,107 @@ def test_a_key_in_the_request_or_environment_is_masked_everywhere(tmp_path, wb_h
         assert scan_tree(out) == []
     else:  # or the commit was stopped, naming file and line with the value masked
         assert r.returncode == 1 and "…****" in told
+
+
+# --- both directions, as a table (issue 11 §4: detect-secrets plugins, entropy limits) ------
+
+
+def _jwt() -> str:
+    import base64
+
+    def part(obj) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'sub': 'SENTINEL'})}." \
+           "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+
+
+MUST_CATCH = {
+    "gitlab": ("token glpat-SENTINELabcdefghij1234 end", "glpat-…****"),
+    "stripe-test": ("key sk_test_SENTINEL4eC39HqLyjWDarjtT1zdp7dc end", "sk_test_…****"),
+    "stripe-live": ("key sk_live_SENTINEL4eC39HqLyjWDarjtT1zdp7dcXYZ end", "sk_live_…****"),
+    "slack-webhook": ("post to https://hooks.slack.com/services/T00000000/B00000000/SENTINELXXXXXXXX",
+                      "https://hooks.slack.com/services/…****"),
+    "jwt": (f"Authorization: Bearer {_jwt()}", "Bearer eyJ…****"),
+    "url-password": ("clone https://deploy:SENTINELpass123@git.example.com/repo.git",
+                     "https://deploy:…****@git.example.com"),
+    "npm": ("npm token npm_SENTINELabcdefghijklmnopqrstuvwxyz12 ok", "npm_…****"),
+    "npmrc": ("//registry.npmjs.org/:_authToken=SENTINEL-0000-1111-2222-333344445555", "…****"),
+    "aws-secret-unlabelled": ("the secret is wJalrXUtnFEMI/K7MDENG/bPxRfiCYSENTINEL12 ok", "…****"),
+    "API_KEY": ("export API_KEY=SENTINEL9f8e7d6c5b4a", "API_KEY=SENT…****"),
+    "OPENAI_KEY": ("OPENAI_KEY = 'SENTINELq1w2e3r4t5y6'", "OPENAI_KEY = 'SENT…****'"),
+    "DB_PASS": ("DB_PASS=SENTINEL2x", "DB_PASS=…****"),
+    "json-password": ('{"password": "SENTINEL7hunter"}', '{"password": "…****"}'),
+    "pem-in-json": ('{"key": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAsentinelSENTINEL0'
+                    '\\n-----END RSA PRIVATE KEY-----\\n"}', "PRIVATE KEY-----…****"),
+    "pem-cut-short": ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCSENTINEL\n",
+                      "…****"),
+}
+
+MUST_NOT_FLAG = {
+    "dna-primers": "default primer AGCTTAGCTAGCTAGCTAGC, reverse ACCATAGCTAGCTAGCTAGC",
+    "pem-header-in-prose": "Refuses files that contain -----BEGIN PRIVATE KEY----- headers; "
+                           "everything after stays visible.\nThe next line too.",
+    "pem-header-then-prose": "mentions -----BEGIN RSA PRIVATE KEY-----\nand more prose on the next line",
+    "code": 'api_key = os.environ["OPENAI_API_KEY"]\ntoken = get_token()\nmax_tokens = 1024\n'
+            'sort_key = row_key2\ncache_key = "user42"\npassword = getpass()\n',
+    "hashes": "commit da39a3ee5e6b4b0d3255bfef95601890afd80709 spec "
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "a 40-character path": "see workbench/lifecycle/engine/StepHandlers1 for it",
+    "urls without a password": "https://user@example.com/x http://localhost:8000/a git@github.com:o/r",
+    "placeholders": "OPENAI_API_KEY=your-key-here\nDB_PASS=changeme\nAPI_KEY=<your key>\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MUST_CATCH))
+def test_shapes_the_old_redactor_missed_are_masked(kind):
+    text, masked = MUST_CATCH[kind]
+    out = redact(text)
+    assert "SENTINEL" not in out and "sentinel" not in out, out
+    assert masked in out, out
+    assert scan_text(text, "spec.md"), "a spec holding it is refused"
+    assert redact(out) == out
+
+
+@pytest.mark.parametrize("kind", sorted(MUST_NOT_FLAG))
+def test_legitimate_text_is_left_alone(kind):
+    text = MUST_NOT_FLAG[kind]
+    assert redact(text) == text
+    assert scan_text(text, "spec.md") == []
+
+
+def test_a_spec_with_a_dna_primer_default_and_a_pem_mention_is_not_refused():
+    from workbench.lifecycle.engine import refuse_secrets
+    from workbench.spec import parse_spec, validate
+
+    from .conftest import spec_text
+
+    text = spec_text(summary="summary: Find primers such as ACCATAGCTAGCTAGCTAGC; "
+                             "never prints -----BEGIN PRIVATE KEY----- blocks")
+    text = text.replace("default: json", "default: json\n        help: e.g. AGCTTAGCTAGCTAGCTAGC", 1)
+    refuse_secrets(text, "primer.spec.md", ValueError)  # raises nothing
+    validate(parse_spec(text), ["python-cli"])
+    with pytest.raises(ValueError, match=r"primer.spec.md:\d+: looks like a secret \(gitlab"):
+        refuse_secrets(text + "\nglpat-SENTINELabcdefghij1234\n", "primer.spec.md", ValueError)
+
+
+def test_variables_named_like_keys_in_the_environment_are_masked(monkeypatch):
+    monkeypatch.setenv("OPENAI_KEY", "opaque-SENTINEL-value-42")
+    monkeypatch.setenv("DB_PASS", "hunter2-SENTINEL")
+    monkeypatch.setenv("WB_CONFIG_KEY", "/etc/workbench/key-path")  # a path, not a credential
+    out = redact("a opaque-SENTINEL-value-42 b hunter2-SENTINEL c /etc/workbench/key-path")
+    assert "SENTINEL" not in out and "/etc/workbench/key-path" in out
+
+
+def test_redaction_of_100_kb_stays_fast():
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    text = "".join(p.read_text() for p in sorted((root / "workbench").rglob("*.py")))[:100_000]
+    redact(text)  # the first call imports detect-secrets
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        redact(text)
+        runs.append(time.perf_counter() - started)
+    assert min(runs) < 0.1, f"{min(runs) * 1000:.1f} ms for 100 KB"

@@ -1,17 +1,32 @@
 """The secret redactor: applied to everything Workbench stores, logs or shows.
 
-Two sources of secrets are recognised:
+Three sources of secrets are recognised:
 
 * the *values* of configured key variables: every environment variable whose name
   ends in ``_API_KEY``, ``_TOKEN``, ``_SECRET`` (and a few well-known names such as
   ``AWS_SECRET_ACCESS_KEY``), every name registered with `register_key_env` (the
   config registers each model's ``api_key_env``) and any ``extra_env`` passed in;
-* well-known key *shapes*: OpenAI (``sk-...``, ``sk-proj-...``), Anthropic
-  (``sk-ant-...``), Gemini/Google (``AIza...``), GitHub (``ghp_``, ``gho_``,
-  ``github_pat_`` ...), AWS (``AKIA...`` and ``aws_secret_access_key = ...``),
-  PEM private keys, plus Slack, Stripe and Hugging Face tokens.
+  names ending in ``_KEY``, ``_PASS``, ``_PWD`` count when their value looks like a
+  credential;
+* well-known key *shapes*: our own for OpenAI (``sk-...``, ``sk-proj-...``), Anthropic
+  (``sk-ant-...``), Gemini/Google (``AIza...``), GitHub, Hugging Face, Stripe test keys
+  and ``npm_`` tokens, and the plugins of the maintained detector detect-secrets (Yelp)
+  for GitLab, Slack tokens and webhooks, Stripe, URLs with a password, npm, JWTs, AWS,
+  PyPI, SendGrid, Square and Azure; an AWS secret access key without its label by its
+  shape and an entropy limit (`AWS_SECRET_ENTROPY`); PEM private keys by
+  their body (a header mentioned in prose masks nothing);
+* assignments ``NAME = value`` where NAME is in detect-secrets' keyword list
+  (``password``, ``db_pass``, ``api_key`` ...) or an upper-case name ending in
+  ``TOKEN``, ``_KEY`` or ``_PASS`` (``API_KEY``, ``OPENAI_KEY``, ``DB_PASS``), when the
+  value is a literal that looks like a credential (not a call or a placeholder).
 
-A masked value keeps only a short prefix: ``sk-ant-…****``.
+False positives stop commits, so shapes are bounded: a DNA primer (``ACCA...`` in A, C,
+G, T) is not an AWS key id, a git hash is not a secret. detect-secrets is imported
+on the first scan, not at startup; each pattern runs only when its needle (a literal
+prefix) is in the text, so redaction stays on hot paths (100 KB in ~6 ms).
+
+A masked value keeps only a short prefix: ``sk-ant-…****`` (a short value, such as a
+password, keeps none).
 
 `scan_tree(root)` scans a generated tree before a commit (``.git`` skipped) and
 returns `SecretFinding`s; `check_tree` raises `SecretFound` (exit 1) naming the
@@ -22,7 +37,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +45,9 @@ from workbench.errors import WorkbenchError
 
 MASK = "…****"
 KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD")
+# Names that are usually, not always, credentials (OPENAI_KEY, DB_PASS, but also GPG_KEY
+# holding a fingerprint): their values count only when they look like one.
+WEAK_KEY_ENV_SUFFIXES = ("_KEY", "_PASS", "_PASSWD", "_PWD")
 KEY_ENV_NAMES = frozenset(
     {
         "AWS_SECRET_ACCESS_KEY",
@@ -79,10 +97,17 @@ def is_key_env_name(name: str, extra: Iterable[str] = ()) -> bool:
     up = name.upper()
     return (
         up.endswith(KEY_ENV_SUFFIXES)
+        or up.endswith(WEAK_KEY_ENV_SUFFIXES)
         or up in KEY_ENV_NAMES
         or name in _registered_env
         or name in set(extra)
     )
+
+
+def is_key_env_name_strong(name: str) -> bool:
+    """A name that always holds a credential (not only one of WEAK_KEY_ENV_SUFFIXES)."""
+    up = name.upper()
+    return up.endswith(KEY_ENV_SUFFIXES) or up in KEY_ENV_NAMES or name in _registered_env
 
 
 def key_env_names(
@@ -103,7 +128,10 @@ def _scan_env(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str, s
     out: dict[str, str] = {}
     for name in key_env_names(env, extra_env):
         v = (env.get(name) or "").strip()
-        if len(v) >= MIN_SECRET_LEN:
+        if len(v) < MIN_SECRET_LEN:
+            continue
+        weak = name.upper().endswith(WEAK_KEY_ENV_SUFFIXES) and not is_key_env_name_strong(name)
+        if not weak or (_assignment_looks_secret(v) and not v.startswith(("/", "~", "."))):
             out.setdefault(v, f"env:{name}")
     return _longest_first(out)
 
@@ -172,18 +200,26 @@ class _Pattern:
     prefix: str  # literal prefix kept in the masked form ('' = value's first chars)
     needles: tuple[str, ...] = ()  # the regex only runs when one of these is in the text
     nocase: bool = False  # needles are matched against the lower-cased text
+    accept: Callable[[str], bool] | None = None  # a last check of a matched value
+    left: bool = False  # the match must not follow a letter, digit, '_' or '-'
 
 
 _PATTERNS: list[_Pattern] = [
     _Pattern(
         "pem-private-key",
+        # the header, optional RFC 1421 headers, then a body of base64 lines (newlines
+        # real or written as \n in JSON), to the END line or where the base64 stops:
+        # a header mentioned in prose masks nothing, a key cut short is still masked
         re.compile(
             r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
-            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*\Z)"
+            r"(?:[ \t]*(?:\r?\n|(?:\\r)?\\n))+"
+            r"(?:[A-Za-z-]+:[^\n\\]*(?:\r?\n|\\n)+)*"
+            r"(?:[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?:\r?\n|(?:\\r)?\\n|(?=-----)|\Z))+"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"
         ),
         0,
         "-----BEGIN PRIVATE KEY-----",
-        ("PRIVATE KEY-----",),
+        ("PRIVATE KEY",),
     ),
     _Pattern(
         "anthropic",
@@ -230,6 +266,7 @@ _PATTERNS: list[_Pattern] = [
         1,
         "",
         ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA"),
+        accept=lambda v: not _DNA.fullmatch(v),
     ),
     _Pattern(
         "aws-secret-access-key",
@@ -239,7 +276,7 @@ _PATTERNS: list[_Pattern] = [
         ),
         1,
         "",
-        ("secret",),
+        ("aws_secret", "awssecret", "secret_access", "secretaccess"),
         True,
     ),
     _Pattern("slack", re.compile(_B + r"(xox[abposr]-[A-Za-z0-9\-]{10,})" + _E), 1, "", ("xox",)),
@@ -247,19 +284,142 @@ _PATTERNS: list[_Pattern] = [
         "stripe", re.compile(_B + r"((?:sk|rk)_live_[A-Za-z0-9]{16,})" + _E), 1, "", ("_live_",)
     ),
     _Pattern("huggingface", re.compile(_B + r"(hf_[A-Za-z0-9]{30,})" + _E), 1, "hf_", ("hf_",)),
-    # KEY=value assignments of key-like variables, e.g. in a .env file or a shell
-    # line: only values that look like keys (long, letters and digits).
     _Pattern(
-        "key-assignment",
-        re.compile(
-            r"\b[A-Z][A-Z0-9_]*(?:_API_KEY|_TOKEN|_SECRET|_SECRET_KEY|_ACCESS_KEY)"
-            r"[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9_\-./+=]{20,})"
-        ),
-        1,
-        "",
-        ("_KEY", "_TOKEN", "_SECRET"),
+        "stripe", re.compile(_B + r"((?:sk|rk|pk)_test_[A-Za-z0-9]{16,})" + _E), 1, "", ("_test_",)
     ),
+    _Pattern("npm", re.compile(_B + r"(npm_[A-Za-z0-9]{36})" + _E), 1, "npm_", ("npm_",)),
 ]
+# An AWS key id is base32; a run of A, C, G, T (a DNA primer) that starts like one is not.
+_DNA = re.compile(r"[ACGTUN]+")
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+# `NAME = value` / `NAME: value` where NAME names a secret. A cheap regex finds the
+# keyword and the value; the whole name is then checked against detect-secrets' keyword
+# list (api_key, db_pass, password, secret ...; any case, with affixes), the names
+# below in any case, and environment-style (upper-case) names ending in TOKEN, _KEY or
+# _PASS (API_KEY, OPENAI_KEY, DB_PASS) - lower-case `sort_key` in code is not a secret.
+_KEYWORD_RE = (
+    r"(?:key|token|pass|pwd|secret|contrase)[a-z0-9_ñ]*[\"'\]]{0,2}[ \t]*(?::=|[:=])[ \t]*"
+    r"[\"'`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{6,})(?![\[(A-Za-z0-9_\-./+=!@#$%^&*~])"
+)
+# run on the lower-cased text (7x faster than re.IGNORECASE), or case-blind when lowering
+# changed the text's length (a few non-ASCII letters do)
+_KEYWORD_CANDIDATE = re.compile(_KEYWORD_RE)
+_KEYWORD_CANDIDATE_ANY_CASE = re.compile(_KEYWORD_RE, re.IGNORECASE)
+_ANY_CASE_NAMES = ("api_?token", "access_?token", "auth_?token", "secret_?token", "access_?key")
+_UPPER_NAME = re.compile(r"(?:[A-Z0-9]+_)*[A-Z0-9]*(?:TOKEN|_KEY|_PASS|_PASSWD|_PWD)")
+_name_res: list[re.Pattern[str]] = []
+
+
+def _secret_name(name: str) -> bool:
+    if _UPPER_NAME.fullmatch(name):
+        return True
+    return any(r.fullmatch(name) for r in _name_res)
+
+
+def _keyword_spans(text: str, lower: str | None = None) -> Iterable[tuple[int, int, str]]:
+    """(start, end, value) of every credential assigned to a secret-named variable."""
+    lower = text.lower() if lower is None else lower
+    if len(lower) == len(text):
+        matches = _KEYWORD_CANDIDATE.finditer(lower)
+    else:
+        matches = _KEYWORD_CANDIDATE_ANY_CASE.finditer(text)
+    for m in matches:
+        value = text[m.start(1):m.end(1)]
+        if not _assignment_looks_secret(value):
+            continue
+        start = m.start()
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        name = text[start:m.start()] + re.match(r"[A-Za-z0-9_ñ]*", text[m.start():]).group()
+        if _secret_name(name):
+            yield m.start(1), m.end(1), value
+
+
+def _bounded(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """A detect-secrets regex that must end at a token boundary (the start is checked in
+    `_spans`: a leading look-behind would make Python try the regex at every offset)."""
+    return re.compile("(" + regex.pattern + ")" + _E, regex.flags)
+
+
+def _detector_patterns() -> list[_Pattern]:
+    """Patterns taken from the maintained detect-secrets plugins (Yelp), each behind
+    needles so that a text without their prefix costs nothing, and an entropy limit
+    for the one shape without a prefix (an AWS secret access key without its label)."""
+    try:
+        from detect_secrets.plugins import (
+            aws,
+            basic_auth,
+            gitlab_token,
+            jwt,
+            keyword,
+            npm,
+            pypi_token,
+            sendgrid,
+            slack,
+            square_oauth,
+            stripe,
+        )
+        from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+        from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
+    except ImportError:  # pragma: no cover - a declared dependency; our own shapes remain
+        return []
+    _name_res[:] = [re.compile(r"(?i)\w*(?:" + "|".join((*keyword.DENYLIST, *_ANY_CASE_NAMES))
+                               + r")\w*")]
+    entropy = Base64HighEntropyString(limit=AWS_SECRET_ENTROPY)
+
+    def high_entropy(value: str) -> bool:
+        return (any(c.isdigit() for c in value) and any(c.islower() for c in value)
+                and any(c.isupper() for c in value)
+                and entropy.calculate_shannon_entropy(value) > entropy.entropy_limit)
+
+    gitlab_needles = ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941", "glcbt-",
+                      "glimt-", "glptt-", "glagent-", "gloas-")
+    return [
+        *[_Pattern("gitlab", _bounded(r), 1, "", gitlab_needles, left=True)
+          for r in gitlab_token.GitLabTokenDetector.denylist],
+        _Pattern("slack", slack.SlackDetector.denylist[0], 0, "", ("xox",), True),
+        _Pattern("slack-webhook", slack.SlackDetector.denylist[1], 0,
+                 "https://hooks.slack.com/services/", ("hooks.slack.com",), True),
+        *[_Pattern("stripe", _bounded(r), 1, "", ("k_live_",), left=True)
+          for r in stripe.StripeDetector.denylist],
+        _Pattern("url-password", basic_auth.BasicAuthDetector.denylist[0], 1, "", ("@",),
+                 accept=lambda v: MASK not in v),
+        _Pattern("npm", npm.NpmDetector.denylist[0], 1, "npm_", ("_authToken",)),
+        _Pattern("jwt", re.compile(r"(eyJ[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_.+/=-]*)" + _E),
+                 1, "eyJ", ("eyJ",), accept=jwt.JwtTokenDetector.is_formally_valid, left=True),
+        _Pattern("aws-access-key-id", _bounded(aws.AWSKeyDetector.denylist[0]), 1, "",
+                 ("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), accept=lambda v: not _DNA.fullmatch(v),
+                 left=True),
+        _Pattern("aws-secret-access-key", aws.AWSKeyDetector.denylist[1], 1, "", ("aws",), True),
+        _Pattern("aws-secret-access-key",
+                 re.compile(r"(?<![A-Za-z0-9/+=])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), 1, "",
+                 accept=high_entropy),
+        *[_Pattern("pypi", r, 0, "pypi-", ("pypi-",)) for r in pypi_token.PypiTokenDetector.denylist],
+        *[_Pattern("sendgrid", r, 0, "SG.", ("SG.",)) for r in sendgrid.SendGridDetector.denylist],
+        *[_Pattern("square", r, 0, "sq0csp-", ("sq0csp-",))
+          for r in square_oauth.SquareOAuthDetector.denylist],
+        *[_Pattern("azure-storage", r, 0, "AccountKey=", ("AccountKey=",))
+          for r in AzureStorageKeyDetector.denylist],
+    ]
+
+
+AWS_SECRET_ENTROPY = 4.5  # bits per character: random base64 scores 4.6-5.1, a path ~4.2
+_all_patterns: list[_Pattern] | None = None
+_needles: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # case-sensitive, lower
+_KEYWORD_NEEDLES = frozenset({"key", "token", "pass", "pwd", "secret", "contrase"})
+
+
+def _patterns() -> list[_Pattern]:
+    """Our own shapes, then detect-secrets' (imported on the first scan, not at startup)."""
+    global _all_patterns, _needles
+    if _all_patterns is None:
+        found = [*_PATTERNS, *_detector_patterns()]
+        _needles = (frozenset(n for p in found if not p.nocase for n in p.needles),
+                    frozenset({*(n for p in found if p.nocase for n in p.needles),
+                               *_KEYWORD_NEEDLES}))
+        _all_patterns = found
+    return _all_patterns
 
 
 def mask(value: str, kind: str = "", prefix: str | None = None) -> str:
@@ -273,9 +433,17 @@ def mask(value: str, kind: str = "", prefix: str | None = None) -> str:
     if kind == "pem-private-key":
         return "-----BEGIN PRIVATE KEY-----" + MASK + "-----END PRIVATE KEY-----"
     if not prefix:
-        keep = 4 if len(value) >= 20 else min(3, len(value) // 4)
-        prefix = value[:keep]
+        known = _KNOWN_PREFIX.match(value)
+        # a long key keeps 4 characters to be told apart; a short one (a password) none
+        prefix = known.group() if known else value[:4] if len(value) >= 20 else ""
     return prefix + MASK
+
+
+# Prefixes that name a token's issuer and say nothing of its secret part.
+_KNOWN_PREFIX = re.compile(
+    r"(?:gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941|[spr]k_(?:test|live)_|npm_|"
+    r"xox[abposr]-|SG\.|sq0csp-|pypi-)"
+)
 
 
 def _assignment_looks_secret(value: str) -> bool:
@@ -303,23 +471,25 @@ def _spans(
                 break
             found.append((i, i + len(value), kind, mask(value)))
             start = i + len(value)
-    lower: str | None = None
-    for pat in _PATTERNS:
-        if pat.needles:
-            if pat.nocase:
-                if lower is None:
-                    lower = text.lower()
-                hay = lower
-            else:
-                hay = text
-            if not any(n in hay for n in pat.needles):
-                continue
+    patterns = _patterns()
+    # each needle is looked for once (a substring search in C); a pattern runs only when
+    # one of its needles is present
+    lower = text.lower()
+    present = {n for n in _needles[0] if n in text} | {n for n in _needles[1] if n in lower}
+    for pat in patterns:
+        if pat.needles and present.isdisjoint(pat.needles):
+            continue
         for m in pat.regex.finditer(text):
             value = m.group(pat.group)
-            if pat.kind == "key-assignment" and not _assignment_looks_secret(value):
+            if pat.left and m.start() and text[m.start() - 1] in _WORD_CHARS:
+                continue
+            if pat.accept is not None and not pat.accept(value):
                 continue
             s, e = m.span(pat.group)
             found.append((s, e, pat.kind, mask(value, pat.kind, pat.prefix or None)))
+    if not present.isdisjoint(_KEYWORD_NEEDLES):
+        for s, e, value in _keyword_spans(text, lower):
+            found.append((s, e, "key-assignment", mask(value, "key-assignment")))
     # keep the earliest, then the longest; drop overlaps
     found.sort(key=lambda t: (t[0], -(t[1] - t[0])))
     out: list[tuple[int, int, str, str]] = []
