@@ -186,12 +186,12 @@ class Engine:
         what = "edited" if source == "edit" else f"changed ({source})"
         self.store.audit(sid, who, "spec", "edit", f"spec {what} (v{version}, sha256 {sha[:12]})",
                          payload={"diff": diff[:20000], "sha256": sha, **payload})
+        self.emit(ev.SPEC_VERSION_ADDED, sid, "spec", f"spec v{version} ({what})", version=version,
+                  sha256=sha, source=source)
         # Everything that depended on the old spec must run again.
         statuses = self.status(sid)
         for step in STEP_IDS[index("review"):]:
             if statuses[step] != PENDING:
-        self.emit(ev.SPEC_VERSION_ADDED, sid, "spec", f"spec v{version} ({what})", version=version,
-                  sha256=sha, source=source)
                 self._set_step(sid, step, PENDING, f"spec {what}")
         return self.store.get_spec_version(sid)
 
@@ -255,11 +255,11 @@ class Engine:
                          f"dismissed finding {f['n']} ({f['severity']} at {f['location']})"
                          + (f": {reason}" if reason else ""),
                          payload={"finding": _finding_fields(f), "reason": reason})
+        self._findings_changed(sid)
         return {**f, "status": "dismissed", "reason": reason, "decided_by": who}
 
     def apply_finding(self, sid: str, ref: str | int, actor: str | None = None) -> dict:
         """Have the Tool Builder agent change the spec as a finding suggests. The change
-        self._findings_changed(sid)
         is a new spec version (source "finding"); the review runs again on it."""
         f = self._open_finding(sid, ref, "apply a finding")
         who = actor or f"human:{human()}"
@@ -286,11 +286,11 @@ class Engine:
                          f"applied finding {f['n']} ({f['severity']} at {f['location']}) with "
                          f"{agents.label}: spec v{version['version']}",
                          payload={"finding": _finding_fields(f), "sha256": version["sha256"]})
+        self._findings_changed(sid)
         return {**f, "status": "applied", "decided_by": who, "spec_version": version["version"],
                 "sha256": version["sha256"]}
 
     def approve(self, sid: str, gate: str, sha256: str, actor: str | None = None) -> None:
-        self._findings_changed(sid)
         """Approve one exact spec version or plan (by hash)."""
         who = actor or f"human:{human()}"
         expected = self.gate_sha(sid, gate)
@@ -305,20 +305,20 @@ class Engine:
         what = "spec version" if gate == GATE_SPEC else "plan"
         self.store.audit(sid, who, "approval" if gate == GATE_SPEC else "docs", "approve",
                          f"approved {what} {sha256[:12]}", payload={"gate": gate, "sha256": sha256})
+        self.emit(ev.APPROVED, sid, "approval" if gate == GATE_SPEC else "docs",
+                  f"approved {what} {sha256[:12]}", gate=gate, sha256=sha256, actor=who)
 
     def reject(self, sid: str, gate: str, reason: str = "", actor: str | None = None) -> None:
         who = actor or f"human:{human()}"
         step = "approval" if gate == GATE_SPEC else "docs"
-        self.emit(ev.APPROVED, sid, "approval" if gate == GATE_SPEC else "docs",
-                  f"approved {what} {sha256[:12]}", gate=gate, sha256=sha256, actor=who)
         self.store.audit(sid, who, step, "reject", f"rejected at the {gate} gate: {reason}".strip())
         back = "spec" if gate == GATE_SPEC else "implementation"
         self.step_back(sid, back)
+        self.emit(ev.REJECTED, sid, step, f"rejected at the {gate} gate", gate=gate, reason=reason)
 
     def switch_model(self, sid: str, provider: AgentProvider, model: str, step: str | None = None,
                      actor: str | None = None) -> None:
         """Use another model from now on (for the session, or for one step); recorded."""
-        self.emit(ev.REJECTED, sid, step, f"rejected at the {gate} gate", gate=gate, reason=reason)
         who = actor or f"human:{human()}"
         self.provider = provider
         if step is None:
@@ -355,11 +355,11 @@ class Engine:
         for s in STEP_IDS[index(step):]:
             self._set_step(sid, s, PENDING, f"stepped back to {step}")
         self.store.audit(sid, f"human:{human()}", step, "step_back", f"stepped back to {step}")
+        self.emit(ev.STEPPED_BACK, sid, step, f"stepped back to {step}")
 
     def rerun(self, sid: str, step: str) -> Outcome:
         self.step_back(sid, step)
         return self.run(sid, until=step)
-        self.emit(ev.STEPPED_BACK, sid, step, f"stepped back to {step}")
 
     def plan(self, sid: str, steps: set[str] | None = None):
         """The in-memory plan of this session's approved (or current) spec."""
@@ -517,6 +517,7 @@ class Engine:
         self.store.put_output(sid, "review", "findings_version", str(current["version"]))
         if errors:
             self.store.put_output(sid, "review", "findings", json.dumps([f.as_dict() for f in findings]))
+            self._findings_changed(sid)
             raise StepFailed("review", str(errors[0]) + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
         agents = self.provider.for_step("review")
         findings += agents.review(self._ctx(sid, "review"), current["text"])
@@ -524,8 +525,8 @@ class Engine:
         self.store.audit(sid, self._agent_actor("review"), "review", "review",
                          f"{len(findings)} finding(s) on spec v{current['version']}",
                          payload={"findings": [f.as_dict() for f in findings], "model": agents.label})
+        self._findings_changed(sid)
         return f"spec valid; {len(findings)} review finding(s)"
-            self._findings_changed(sid)
 
     def _step_approval(self, sid: str) -> str | Outcome:
         current = self.store.get_spec_version(sid)
@@ -533,7 +534,6 @@ class Engine:
             return f"spec v{current['version']} approved ({current['sha256'][:12]})"
         from workbench.spec import parse_spec
 
-        self._findings_changed(sid)
         spec = parse_spec(current["text"])
         return self._gate(sid, "approval", GATE_SPEC, current["sha256"], {
             "version": current["version"], "name": spec.front.get("name"),
