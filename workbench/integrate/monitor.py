@@ -179,7 +179,7 @@ class TreeGuard:
         if after == self.before:
             return
         changed = sorted(k for k in self.before.keys() | after.keys() if self.before.get(k) != after.get(k))
-        first = changed[0]
+        first = next((k for k in changed if not (after.get(k) or self.before[k]).startswith("dir:")), changed[0])
         how = "added" if first not in self.before else "removed" if first not in after else "modified"
         more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
         raise TreeChanged(self.step, f"{self.root / first} was {how} during {after_what}{more}: "
