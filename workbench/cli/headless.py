@@ -246,6 +246,9 @@ def cmd_new(args) -> int:
     if not args.request.strip():
         raise UsageError("REQUEST: must not be empty")
     out = check_out_dir(args.out)
+    from workbench.safety.sandbox import refuse_private_out
+
+    refuse_private_out(out)  # generated code must not see the database
     ids = template_ids()
     if args.template is not None and args.template not in ids:
         raise UsageError(f"--template {args.template}: unknown template (available: {', '.join(sorted(ids))})")
