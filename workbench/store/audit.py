@@ -142,6 +142,7 @@ class Keyring:
         self._template: Any = None
         self._fd: int | None = None  # the key file, held open; its flock orders head updates
         self._heads_fd: int | None = None
+        self._heads_cache: tuple[bytes, dict] | None = None  # (file content, parsed)
 
     # -------------------------------------------------------------- the key
     def load(self, create: bool) -> bool:
@@ -291,10 +292,13 @@ class Keyring:
         try:
             fd = self._heads_file()
             old_text = _pread_all(fd)
-            try:
-                heads = json.loads(old_text) if old_text.strip() else {}
-            except ValueError:
-                heads = None
+            if self._heads_cache is not None and self._heads_cache[0] == old_text:
+                heads = dict(self._heads_cache[1])  # what we wrote last: no need to parse it
+            else:
+                try:
+                    heads = json.loads(old_text) if old_text.strip() else {}
+                except ValueError:
+                    heads = None
             if not isinstance(heads, dict):
                 raise AuditKeyError(f"{self.heads_path}: the audit head file is damaged or was "
                                     "edited; move it away to start recording heads again")
@@ -318,6 +322,7 @@ class Keyring:
             if len(data) < len(old_text):
                 data += b" " * (len(old_text) - len(data))
             os.pwrite(fd, data, 0)
+            self._heads_cache = (data, heads)
         except OSError as exc:
             raise AuditKeyError(f"{self.heads_path}: cannot record the audit head: "
                                 f"{exc.strerror or exc}") from None

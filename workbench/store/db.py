@@ -811,10 +811,12 @@ class Store:
     def verify_chain(self) -> VerifyResult:
         """Walk the whole chain. Catches an edited event (its hash no longer matches its
         content) and a deleted or reordered one (the next event's link is broken). With
-        the audit key (audit.py), each event's MAC must match its hash, which catches an
-        event forged or rewritten with a recomputed chain, and no event after a keyed
-        one may lack its MAC; the head recorded outside the database must still be in
-        the log, which catches a dropped tail. `notes` say what could not be proven.
+        the audit key (audit.py), the newest keyed event's MAC must match its hash: it
+        covers the whole chain before it, so an event forged or rewritten with a
+        recomputed chain fails it (then every MAC is checked, to name the first bad
+        event); no event after a keyed one may lack its MAC; and the head recorded
+        outside the database must still be in the log, which catches a dropped tail.
+        `notes` say what could not be proven.
 
         Fast path: SQLite assembles the canonical JSON up to `cost` (json_quote escapes
         strings exactly as Python's encoder does); Python appends cost (float repr) and
@@ -822,20 +824,59 @@ class Store:
         the reference encoder (`event_hash`) before it is called bad, so correctness
         never depends on SQLite's formatting."""
         keys = self._keys()
-        mac = keys.mac if keys is not None and keys.load(create=False) else None
+        has_key = keys is not None and keys.load(create=False)
         try:
             head = keys.head(self._db_id()) if keys is not None else None
         except _audit.AuditKeyError as exc:
             return VerifyResult(False, 0, None, str(exc))
+        walked = self._walk_chain(head)
+        result, last_id, head_seen, first_keyed, newest_keyed, unkeyed = walked
+        if has_key:
+            # (a failed VerifyResult is falsy: no `or` between them)
+            if result is not None:  # a broken link: a forged MAC before it comes first
+                bad = self._first_bad_mac(keys, result.first_bad_id)
+                return result if bad is None else bad
+            if newest_keyed is not None and keys.mac(newest_keyed[1]) != newest_keyed[2]:
+                bad = self._first_bad_mac(keys, None)
+                assert bad is not None  # the newest keyed event itself fails the scan
+                return bad
+        elif result is not None:
+            return result
+        checked = last_id and self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        if head is not None:
+            where = keys.heads_path
+            if head["id"] > last_id:
+                return VerifyResult(
+                    False, checked, last_id + 1,
+                    f"the log ends at event {last_id}, but {where} recorded event {head['id']} "
+                    "as its newest: events were removed from its tail (or the database replaced)")
+            if head_seen != head["hash"]:
+                return VerifyResult(
+                    False, checked, head["id"],
+                    f"event {head['id']} is not the head recorded in {where}: the log was "
+                    "rewritten")
+        notes = self._verify_notes(keys, has_key, head, last_id, first_keyed, unkeyed)
+        keyed = checked - unkeyed if has_key else 0
+        what = f"{checked} event(s) intact"
+        if keyed:
+            what += f", {keyed} keyed"
+        if unkeyed:
+            what += f", {unkeyed} unkeyed"
+        return VerifyResult(True, checked, None, what, keyed=keyed, unkeyed=unkeyed,
+                            notes=tuple(notes))
+
+    def _walk_chain(self, head: dict | None) -> tuple:
+        """One pass over the events: (failure or None, last id, the hash of the event the
+        head file names, first keyed id, (id, hash, mac) of the newest keyed event,
+        unkeyed count)."""
         keyed_since = head["keyed_since"] if head else None
         head_id = head["id"] if head else 0
         head_seen = None
         expected_prev = GENESIS
-        checked = keyed = unkeyed = 0
-        first_keyed = None
+        checked = unkeyed = 0
+        first_keyed = newest_keyed = None
         last_id = 0
         sha = _audit.hashlib.sha256
-        same = _audit.hmac.compare_digest
         with self._lock:
             cur = self.conn.execute(f"SELECT id, {_FAST_PREFIX}, cost, prev_hash, hash, mac "
                                     "FROM events ORDER BY id")
@@ -846,8 +887,9 @@ class Store:
                         break
                     for event_id, prefix, cost, prev, stored, tag in rows:
                         if prev != expected_prev:
-                            return VerifyResult(False, checked, event_id,
-                                                _link_reason(event_id, last_id))
+                            return (VerifyResult(False, checked, event_id,
+                                                 _link_reason(event_id, last_id)),
+                                    last_id, None, first_keyed, newest_keyed, unkeyed)
                         digest = None
                         if prefix is not None:
                             text = (prefix + ("null" if cost is None else repr(cost)) + ',"'
@@ -856,37 +898,28 @@ class Store:
                         if digest != stored:
                             try:
                                 digest = self._reference_hash(event_id)
+                                why = "was edited: its content no longer matches its hash"
                             except (TypeError, ValueError) as exc:
-                                return VerifyResult(
-                                    False, checked, event_id,
-                                    f"event {event_id} holds a value of a wrong type: {exc}")
+                                why = f"holds a value of a wrong type: {exc}"
                             if digest != stored:
-                                return VerifyResult(
-                                    False, checked, event_id,
-                                    f"event {event_id} was edited: its content no longer "
-                                    "matches its hash",
-                                )
+                                return (VerifyResult(False, checked, event_id,
+                                                     f"event {event_id} {why}"),
+                                        last_id, None, first_keyed, newest_keyed, unkeyed)
                         if tag is None:
                             since = first_keyed or (
                                 keyed_since if keyed_since and event_id >= keyed_since else None)
                             if since:
-                                return VerifyResult(
+                                return (VerifyResult(
                                     False, checked, event_id,
                                     f"event {event_id} has no MAC, but the events from "
                                     f"{since} on are keyed: its MAC was removed (a rewrite "
-                                    "with a recomputed chain)")
+                                    "with a recomputed chain)"),
+                                    last_id, None, first_keyed, newest_keyed, unkeyed)
                             unkeyed += 1
                         else:
                             if first_keyed is None:
                                 first_keyed = event_id
-                            if mac is not None:
-                                if not isinstance(tag, str) or not same(tag, mac(stored)):
-                                    return VerifyResult(
-                                        False, checked, event_id,
-                                        f"event {event_id} does not match its MAC: it was forged "
-                                        "or rewritten with a recomputed chain (or the audit key "
-                                        "file was replaced)")
-                                keyed += 1
+                            newest_keyed = (event_id, stored, tag)
                         if event_id == head_id:
                             head_seen = stored
                         expected_prev = stored
@@ -894,25 +927,25 @@ class Store:
                         checked += 1
             finally:
                 cur.close()
-        if head is not None:
-            where = keys.heads_path
-            if head_id > last_id:
-                return VerifyResult(
-                    False, checked, last_id + 1,
-                    f"the log ends at event {last_id}, but {where} recorded event {head_id} as "
-                    "its newest: events were removed from its tail (or the database replaced)")
-            if head_seen != head["hash"]:
-                return VerifyResult(
-                    False, checked, head_id,
-                    f"event {head_id} is not the head recorded in {where}: the log was rewritten")
-        notes = self._verify_notes(keys, mac is not None, head, last_id, first_keyed, unkeyed)
-        what = f"{checked} event(s) intact"
-        if keyed:
-            what += f", {keyed} keyed"
-        if unkeyed:
-            what += f", {unkeyed} unkeyed"
-        return VerifyResult(True, checked, None, what, keyed=keyed, unkeyed=unkeyed,
-                            notes=tuple(notes))
+        return None, last_id, head_seen, first_keyed, newest_keyed, unkeyed
+
+    def _first_bad_mac(self, keys, before: int | None) -> VerifyResult | None:
+        """The first event (before `before`) whose MAC does not match its hash."""
+        sql = "SELECT id, hash, mac FROM events WHERE mac IS NOT NULL"
+        params: tuple = ()
+        if before is not None:
+            sql += " AND id < ?"
+            params = (before,)
+        with self._lock:
+            for event_id, stored, tag in self.conn.execute(sql + " ORDER BY id", params):
+                if not isinstance(stored, str) or keys.mac(stored) != tag:
+                    checked = self.conn.execute("SELECT count(*) FROM events WHERE id < ?",
+                                                (event_id,)).fetchone()[0]
+                    return VerifyResult(
+                        False, checked, event_id,
+                        f"event {event_id} does not match its MAC: it was forged or rewritten "
+                        "with a recomputed chain (or the audit key file was replaced)")
+        return None
 
     @staticmethod
     def _verify_notes(keys, has_key: bool, head: dict | None, last_id: int,
