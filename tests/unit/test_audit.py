@@ -437,3 +437,47 @@ def test_cli_audit_export(home, tmp_path):
     content = (3, r["ts"], r["session_id"], r["actor"], r["step"], r["action"], r["summary"],
                r["payload"], None, None, r["prev_hash"])
     assert event_hash(content) == r["hash"]
+
+
+# ------------------------------------------------------------------ keyed MACs, heads
+
+def test_every_event_carries_the_hmac_of_its_hash(chain, tmp_path):
+    import hashlib
+    import hmac
+
+    s, path, _, _ = chain
+    key = bytes.fromhex((tmp_path / "audit.key").read_text().strip())
+    for event_id, h, mac in _raw(path).execute("SELECT id, hash, mac FROM events"):
+        assert mac == hmac.new(key, b"wbmac1:" + h.encode(), hashlib.sha256).hexdigest(), event_id
+    r = s.verify_chain()
+    assert r.ok and r.keyed == 10 and r.unkeyed == 0
+
+
+def test_heads_only_move_forward(tmp_path):
+    from workbench.store.audit import Keyring
+
+    k = Keyring(tmp_path)
+    k.load(create=True)
+    k.record_head("/db", 1, 5, "a" * 64)
+    k.record_head("/db", 1, 3, "b" * 64)  # an older writer finishing late
+    assert k.head("/db")["id"] == 5 and k.head("/db")["hash"] == "a" * 64
+    k.record_head("/db", 6, 9, "c" * 64)
+    assert k.head("/db") | {"mac": ""} == {"id": 9, "hash": "c" * 64, "keyed_since": 1, "mac": ""}
+    k.close()
+
+
+def test_an_in_memory_log_says_it_proves_only_the_chain():
+    with Store(":memory:") as s:
+        s.audit(None, "workbench", None, "note", "x")
+        r = s.verify_chain()
+        assert r.ok and r.keyed == 0 and "only the chain was checked" in r.notes[0]
+
+
+def test_commit_trailers_carry_the_session_head(chain):
+    from workbench.integrate.git import trailers
+
+    s, _, a, _ = chain
+    text = trailers("git", a, s.chain_manifest(a))
+    assert f"Workbench-Audit-Head: {s.get_event(9)['hash']}\n" in text
+    assert "Workbench-Audit-Count: 5\n" in text
+    assert "Workbench-Audit" not in trailers("git", a)
