@@ -150,13 +150,13 @@ def test_tokens_and_cost(scripted):
     u = m.usage(scripted)
     gpt, claude = u["by_model"]["gpt"], u["by_model"]["claude"]
     assert (gpt["calls"], gpt["prompt_tokens"], gpt["completion_tokens"]) == (3, 450, 600)
-    assert gpt["cost"] == pytest.approx(0.04) and gpt["cost_unknown_calls"] == 1
+    assert gpt["cost"] == pytest.approx(0.04) and gpt["cost_unknown_calls"] == 0  # a failed call costs 0
     assert (claude["calls"], claude["prompt_tokens"], claude["completion_tokens"]) == (4, 160, 120)
-    assert claude["cost"] == pytest.approx(0.06) and claude["cost_unknown_calls"] == 2
+    assert claude["cost"] == pytest.approx(0.06) and claude["cost_unknown_calls"] == 1
     spec, review = u["by_step"]["spec"], u["by_step"]["review"]
     assert (spec["calls"], spec["tokens"]) == (6, 560 + 720)
     assert spec["cost"] == pytest.approx(0.10)
-    assert review["cost"] is None and review["cost_unknown_calls"] == 1  # unknown, never 0
+    assert review["cost"] == 0 and review["cost_unknown_calls"] == 0  # failed, nothing billed
     assert u["by_phase"]["design"]["calls"] == 7
 
 

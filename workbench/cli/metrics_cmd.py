@@ -111,7 +111,9 @@ def _print(data: dict) -> None:
     console.print("[bold]Errors[/bold]", highlight=False)
     console.print(f"  step attempts failed: {e['step_failures']}/{e['step_attempts']} "
                   f"({_pct(e['step_error_rate'])}); model calls failed: {e['model_errors']}/"
-                  f"{e['model_calls']} ({_pct(e['model_error_rate'])})", highlight=False)
+                  f"{e['model_calls']} ({_pct(e['model_error_rate'])}); invalid replies re-asked: "
+                  f"{e.get('reasks', 0)}, rejected after a re-ask: {e.get('rejected_after_reask', 0)}",
+                  highlight=False)
     if e["by_cause"]:
         t = table("Errors by cause", "source", "cause", "errors", "of", "rate")
         t.columns[1].justify = "left"

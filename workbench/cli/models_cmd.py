@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 
-AGENT_STEPS = ("analysis", "spec", "review", "implementation", "monitor")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -32,14 +31,14 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def run(args) -> int:
     from workbench.config import load_config
-    from workbench.llm.registry import OFFLINE, ModelProvider
+    from workbench.llm.registry import OFFLINE, ModelProvider, model_steps
     from workbench.paths import config_path
 
     path = config_path()
     config = load_config(path)
     provider = ModelProvider(config, getattr(args, "model", None))
     rows = provider.describe()
-    steps = {s: provider.model_name_for(s) for s in AGENT_STEPS}
+    steps = {s: provider.model_name_for(s) for s in model_steps()}
     if getattr(args, "json", False):
         print(json.dumps({"config": str(path), "default": provider.default, "models": rows,
                           "steps": steps, "warnings": provider.warnings}, indent=2))

@@ -728,7 +728,7 @@ class Gateway:
         a.cause = redact(a.cause, secrets)
         outcome = "incomplete" if (a.partial or a.incomplete) and not a.malformed else "error"
         # A call that failed with nothing generated is not billed: it costs 0, not "unknown".
-        cost = 0.0 if not text.strip() and not ct else None
+        cost = 0.0 if not text.strip() and not ct else self._cost(litellm, target, pt, ct)
         self._record(ctx, target, pt, ct, cost, latency, outcome, a.cause)
         raise a
 

@@ -79,6 +79,25 @@ ROLE_OF_STEP = {
 }
 
 
+def model_steps() -> tuple[str, ...]:
+    """The steps at which the engine really asks an agent (so a model) for work, in
+    lifecycle order: read from the engine's code (`provider.for_step("…")` calls), so
+    the list cannot drift from what runs (`monitor` calls none; `tests` does, to repair)."""
+    import importlib.util
+    import re
+
+    from workbench.config import STEP_IDS
+
+    spec = importlib.util.find_spec("workbench.lifecycle.engine")
+    try:
+        with open(spec.origin, encoding="utf-8") as fh:  # type: ignore[union-attr]
+            source = fh.read()
+    except (OSError, AttributeError):
+        return ("analysis", "spec", "review", "implementation", "tests")
+    used = set(re.findall(r"provider\.for_step\(\s*[\"'](\w+)[\"']\s*\)", source))
+    return tuple(s for s in STEP_IDS if s in used)
+
+
 def provider_of(model_id: str) -> str:
     """The LiteLLM provider of a model id, from its prefix (or its name for bare ids)."""
     if "/" in model_id:

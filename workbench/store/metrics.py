@@ -9,12 +9,17 @@ Definitions (the tests compute these by hand):
   **phase time**: for each session in which every step of the phase is done, the
   wall-clock time from the first `running` of any of its steps to the last `done`.
 * **error rate by cause**: step attempts that failed (cause = the step), model calls
-  whose outcome is not ok (cause = the outcome), runs that exited non-zero or not at
-  all (cause = the run kind); each rate is over all attempts/calls/runs of that cause's
-  group (the step, all model calls, the run kind).
+  whose outcome is not ok (cause = what went wrong, from the recorded error: `429`,
+  `5xx`, `timeout`, `bad stream` (malformed, cut short or without its end marker),
+  `connection`, `auth`, `cancelled`, else the outcome), replies that failed their
+  check (source `output`, cause `invalid output`: every re-ask and every rejection
+  after one), runs that exited non-zero or not at all (cause = the run kind); each
+  rate is over all attempts/calls/runs of that cause's group (the step, all model
+  calls, the run kind). `reasks` counts the re-asks.
 * **usage**: calls, prompt and completion tokens, cost per model, per step and per
-  phase. A call of unknown cost adds nothing to `cost` and is counted in
-  `cost_unknown_calls`; `cost` is None when no call had a known cost.
+  phase. A call that failed with nothing generated costs 0 (it is not billed). A call
+  of unknown cost adds nothing to `cost` and is counted in `cost_unknown_calls`; `cost`
+  is None when no call had a known cost.
 * **edit distance**: for each model draft (spec version with source `draft`) that an
   approved spec descends from, the line edit distance from the draft to the approved
   text (the latest draft at or before the approved version).
@@ -33,6 +38,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.store.db import Store
 
 OK_OUTCOMES = frozenset({"ok", "success", "done"})
+_OK_SQL = ", ".join(repr(o) for o in sorted(OK_OUTCOMES))
+# A failed call with nothing generated was not billed: its cost is 0, not unknown.
+_COST_SQL = (f"CASE WHEN cost IS NULL AND outcome NOT IN ({_OK_SQL}) AND outcome != 'cancelled' "
+             "AND coalesce(completion_tokens, 0) = 0 THEN 0.0 ELSE cost END")
+_CAUSES = (  # (cause, what the gateway writes into the error) — first match wins
+    ("429", ("http 429", "rate limited")),
+    ("5xx", ("http 5", "server error")),
+    ("timeout", ("timed out", "timeout")),
+    ("bad stream", ("malformed stream", "end marker", "stopped midway", "readable", "stream ended")),
+    ("connection", ("connection failed", "connection error")),
+    ("auth", ("authentication", "http 401", "http 403", "no api key")),
+)
+
+
+def call_cause(outcome: str, error: str | None) -> str:
+    """What went wrong in a model call, from its outcome and one-line error."""
+    if outcome == "incomplete":
+        return "bad stream"
+    low = (error or "").lower()
+    for cause, needles in _CAUSES:
+        if any(n in low for n in needles):
+            return cause
+    return outcome
 
 
 def _phases() -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -172,12 +200,22 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
             causes.append({"source": "step", "cause": step, "errors": failed, "total": total,
                            "rate": failed / total})
 
-    calls = store._q("SELECT outcome, count(*) FROM model_calls GROUP BY outcome")
-    n_calls = sum(c for _, c in calls)
-    for outcome, count in sorted(calls):
+    calls = store._q("SELECT outcome, error, count(*) FROM model_calls GROUP BY outcome, error")
+    n_calls = sum(c for _, _, c in calls)
+    by_cause: dict[str, int] = defaultdict(int)
+    for outcome, error, count in calls:
         if outcome not in OK_OUTCOMES:
-            causes.append({"source": "model", "cause": outcome, "errors": count,
-                           "total": n_calls, "rate": count / n_calls})
+            by_cause[call_cause(outcome, error)] += count
+    for cause, count in sorted(by_cause.items()):
+        causes.append({"source": "model", "cause": cause, "errors": count,
+                       "total": n_calls, "rate": count / n_calls})
+    checks = dict(store._q(
+        "SELECT action, count(*) FROM events WHERE action IN "
+        "('model_output_invalid', 'model_output_rejected') GROUP BY action"))
+    invalid = sum(checks.values())
+    if invalid:
+        causes.append({"source": "output", "cause": "invalid output", "errors": invalid,
+                       "total": n_calls, "rate": invalid / n_calls if n_calls else None})
 
     runs = store._q(
         "SELECT kind, sum(exit_code IS NULL OR exit_code != 0), count(*) FROM runs GROUP BY kind"
@@ -189,7 +227,7 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
 
     n_attempts = len(attempts)
     n_failed = sum(a["status"] == "failed" for a in attempts)
-    n_call_errors = sum(c for o, c in calls if o not in OK_OUTCOMES)
+    n_call_errors = sum(c for o, _, c in calls if o not in OK_OUTCOMES)
     return {
         "step_attempts": n_attempts,
         "step_failures": n_failed,
@@ -197,6 +235,8 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
         "model_calls": n_calls,
         "model_errors": n_call_errors,
         "model_error_rate": n_call_errors / n_calls if n_calls else None,
+        "reasks": checks.get("model_output_invalid", 0),
+        "rejected_after_reask": checks.get("model_output_rejected", 0),
         "by_cause": sorted(causes, key=lambda c: (-c["errors"], c["source"], c["cause"])),
     }
 
@@ -207,9 +247,9 @@ def model_call_stats(store: Store) -> list[dict]:
     """Per (model, step): calls, ok, tokens, cost, mean latency."""
     rows = store._q(
         "SELECT model, step, count(*), "
-        f"sum(outcome IN ({', '.join(repr(o) for o in sorted(OK_OUTCOMES))})), "
+        f"sum(outcome IN ({_OK_SQL})), "
         "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
-        "sum(cost), count(cost), avg(latency_s) "
+        f"sum({_COST_SQL}), count({_COST_SQL}), avg(latency_s) "
         "FROM model_calls GROUP BY model, step ORDER BY model, step"
     )
     return [
