@@ -209,3 +209,53 @@ def test_host_files_printed_by_a_failing_test_never_reach_the_repair_prompt(tmp_
     for secret in secrets:
         assert all(secret not in p for p in prompts), f"{secret[:12]}… reached the model"
     assert len(repair) < 60_000, "test output in a prompt is capped"
+
+
+HANG = '''
+
+def test_zz_hangs():
+    import time
+
+    time.sleep(1000)
+'''
+
+
+def test_a_hanging_generated_test_is_said_at_each_timeout_off_a_terminal(tmp_path, store, monkeypatch):
+    """Each time limit and each retry is a line of its own, also when not on a terminal."""
+    import io
+
+    from rich.console import Console
+
+    from workbench.cli.headless import HeadlessView
+    from workbench.config import Config, ModelConfig
+    from workbench.lifecycle.engine import Engine, Options
+    from workbench.llm.registry import ModelProvider
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    buf = io.StringIO()
+    view = HeadlessView(Console(file=buf, force_terminal=False, width=200))
+    events = []
+
+    def sink(e):
+        events.append(e)
+        view(e)
+
+    with LoopbackLLM() as srv:
+        srv.responder = lifecycle_responder(files=lambda cur: {**cur, TEST_FILE: cur[TEST_FILE] + HANG})
+        cfg = Config(models={"gpt": ModelConfig("openai/gpt-4o", api_base=srv.api_base("openai"))})
+        engine = Engine(store, ModelProvider(cfg, "gpt", store=store, cross_review=False), sink,
+                        Options(test_timeout=3, repair_attempts=1, run_monitor=False))
+        sid = engine.start("Convert CSV files to JSON", tmp_path / "out", model="gpt")
+        for _ in range(4):
+            outcome = engine.run(sid)
+            if outcome.status != "gate":
+                break
+            engine.approve(sid, outcome.gate, outcome.sha256, actor="human:test")
+    assert outcome.status == "failed" and outcome.step == "tests"
+    notices = [e.message for e in events if getattr(e, "notice", False) or (e.data or {}).get("notice")]
+    assert "generated tests timed out after 3 s (run 1 of 2)" in notices
+    assert "generated tests timed out after 3 s (run 2 of 2)" in notices
+    assert any(n.startswith("generated tests fail") and "repair attempt 1 of 1" in n for n in notices)
+    printed = buf.getvalue()
+    assert "timed out after 3 s (run 1 of 2)" in printed and "timed out after 3 s (run 2 of 2)" in printed
+    assert "repair attempt 1 of 1" in printed
