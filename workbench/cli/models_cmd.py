@@ -10,7 +10,6 @@ import argparse
 import json
 
 
-
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "models", help="configured models, their LiteLLM ids and whether a key is present",

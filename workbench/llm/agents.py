@@ -580,7 +580,15 @@ class ModelAgents:
         def check(reply: str) -> list[Finding]:
             return extract_json(reply, accept=validate_findings)
 
-        return self._structured(ctx, system, user, "findings JSON", check)
+        try:
+            return self._structured(ctx, system, user, "findings JSON", check)
+        except ModelOutputError as exc:
+            short = ctx.session_id[:12]
+            raise ModelOutputError(
+                f"{exc} (its replies: `workbench show {short} rejected`; to review with another model, "
+                f"set [steps] review = \"NAME\" in config.toml and `workbench resume {short}`; to go on "
+                f"without the review, `workbench resume {short} --no-review`)", model=exc.model,
+                reason=exc.reason, output=exc.output, rejected=exc.rejected) from None
 
     # -- implementation and repair ---------------------------------------------
     @staticmethod

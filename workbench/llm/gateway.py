@@ -366,6 +366,7 @@ def _classify(exc: BaseException, target: ModelTarget, settings: GatewaySettings
     if status == 404 or "NotFoundError" in names:
         return _Attempt(f"model not found (HTTP 404) at {target.api_base or target.provider}", False)
     if "disconnected" in low or "connection error" in low or "connect" in low and "refused" in low \
+            or "name or service not known" in low or "nodename nor servname" in low \
             or "APIConnectionError" in names and status in (None, 500):
         where = target.api_base or target.provider
         return _Attempt(f"connection failed to {where}: {_detail(text)}", True)

@@ -306,6 +306,7 @@ class ModelProvider:
         self.template = template
         self.cross_review = cross_review
         self.warnings: list[str] = []
+        self.skip_review = False  # `resume --no-review`: go on without the Reviewer (recorded)
         self._agents: dict[str, object] = {}
         if model is not None and model.strip():
             name = model.strip()
@@ -385,6 +386,8 @@ class ModelProvider:
         return self._gateway
 
     def for_step(self, step: str):
+        if step == "review" and self.skip_review:
+            return SkippedReview(self.store)
         name = self.model_name_for(step)
         if name not in self._agents:
             target = self.registry.resolve(name)
@@ -424,6 +427,25 @@ class ModelProvider:
                                 "api_base": t.api_base or "", "fallbacks": [], "default": True,
                                 "usable": t.usable(env)})
         return rows
+
+
+class SkippedReview:
+    """The review step when the developer goes on without the Reviewer agent (its model
+    never answered in JSON, say): no findings, and the decision is in the audit log."""
+
+    label = "none (review skipped by the developer)"
+
+    def __init__(self, store=None):
+        self.store = store
+
+    def review(self, ctx, spec_text: str) -> list:
+        if self.store is not None:
+            from workbench.identity import human
+
+            self.store.audit(ctx.session_id, f"human:{human()}", "review", "review_skipped",
+                             "went on without the Reviewer agent (resume --no-review); only the "
+                             "deterministic validation judged this spec")
+        return []
 
 
 def build_provider(model: str | None = None, template: str = "python-cli", store=None,
