@@ -51,14 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--approve", metavar="SHA",
                         help="approve only the gate now waiting, and only if its sha256 starts with SHA")
     resume.add_argument("--spec", metavar="FILE", help="replace the session's spec with this file first")
+    resume.add_argument("--no-review", action="store_true",
+                        help="go on without the Reviewer agent (recorded in the audit log)")
     resume.add_argument("--allow-unsandboxed", action="store_true",
                         help="run generated code without bubblewrap when it is missing")
     resume.add_argument("--no-monitor", action="store_true", help="skip the final monitor step")
 
-    show = sub.add_parser("show", help="print a session's spec, findings, plan or steps")
+    show = sub.add_parser("show", help="print a session's spec, findings, plan, steps, the model's "
+                                       "files, the last test output or rejected model output")
     show.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
     show.add_argument("what", nargs="?", default="steps",
-                      choices=["steps", "spec", "analysis", "findings", "plan"])
+                      choices=["steps", "spec", "analysis", "findings", "plan", "files", "tests",
+                               "rejected"])
 
     findings = sub.add_parser(
         "findings", help="list a session's review findings; apply or dismiss them",
