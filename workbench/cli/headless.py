@@ -42,7 +42,12 @@ def _provider(model: str | None, template: str, store=None):
     """The agents for this run: config.toml plus --model, or the offline drafter."""
     from workbench.llm import registry
 
-    return registry.build_provider(model=model, template=template, store=store)
+    provider = registry.build_provider(model=model, template=template, store=store)
+    provider.skip_review = _NO_REVIEW  # `resume --no-review` (recorded in the audit log)
+    return provider
+
+
+_NO_REVIEW = False
 
 
 class HeadlessView:
@@ -291,6 +296,8 @@ def _find_session(store, prefix: str) -> dict:
 
 
 def cmd_resume(args) -> int:
+    global _NO_REVIEW
+    _NO_REVIEW = bool(getattr(args, "no_review", False))  # go on without the Reviewer agent
     from rich.console import Console
 
     from workbench.lifecycle.engine import Engine, Options
@@ -345,6 +352,10 @@ def cmd_show(args) -> int:
             mark = "model" if f.model_owned else ""
             print(shown(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}"))
         print(f"{len(plan.files)} files, {plan.total_bytes:,} bytes, sha256 {plan.sha256}")
+    elif what in ("files", "tests", "rejected"):
+        from workbench.cli.show_cmd import show_part
+
+        show_part(store, sid, what, shown)
     else:
         steps = store.get_steps(sid)
         print(shown(f"session {sid}  status {session.get('status')}  out {session.get('out_dir')}"))
