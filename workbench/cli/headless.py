@@ -107,42 +107,28 @@ def _open_store():
     return Store(db_path())
 
 
-def _drive(engine, sid: str, yes: bool, console, approve: str | None = None) -> int:
-    """Run until done, a failure or a gate; approve gates with --yes, or one with --approve."""
+def _drive(service, sid: str, yes: bool, console, approve: str | None = None, as_json: bool = False) -> int:
+    """Run until done, a failure or a gate; approve gates with --yes, or one with --approve.
+    The decisions are the session service's; this prints what happened."""
+    from workbench.lifecycle.session import Policy
+
     try:
-        return _drive_gates(engine, sid, yes, console, approve)
+        outcome = service.drive(sid, Policy(yes=yes, approve=approve))
     finally:
-        engine.close()
-
-
-def _drive_gates(engine, sid: str, yes: bool, console, approve: str | None) -> int:
-    from workbench.identity import human
-
-    via_yes = f"human:{human()} (--yes)"
-    while True:
-        outcome = engine.run(sid)
-        if outcome.status != "gate":
-            break
-        if approve and outcome.sha256.startswith(approve.lower()):
-            engine.approve(sid, outcome.gate, outcome.sha256)
-            approve = None  # one gate, one exact hash
-            continue
-        if approve:
-            raise UsageError(f"--approve {approve}: the {outcome.gate} waiting for approval is "
-                             f"{outcome.sha256[:12]} (see `workbench show {sid[:12]} "
-                             f"{'spec' if outcome.gate == 'spec' else 'plan'}`)")
-        if yes:
-            engine.approve(sid, outcome.gate, outcome.sha256, actor=via_yes)
-            continue
-        break
+        service.close()
     if outcome.status == "done":
-        session = engine.store.get_session(sid)
-        console.print(f"[green]done[/]: {_esc(session['out_dir'])} (session {sid})", highlight=False)
+        if not as_json:
+            session = service.get(sid)
+            console.print(f"[green]done[/]: {_esc(session['out_dir'])} (session {sid})", highlight=False)
         return EXIT_OK
     if outcome.status == "gate":
-        _print_gate(engine, sid, outcome, console)
+        if not as_json:
+            _print_gate(service, sid, outcome, console)
         return EXIT_GATE
-    # failed: one line on stderr, exit 1
+    # failed: one line on stderr, exit 1 (and with --json, a last `finished` line saying so)
+    if as_json:
+        service.on_event(ev.make(ev.FINISHED, sid, outcome.step, outcome.message, status="failed",
+                                 exit_code=1))
     raise_step_failed(outcome, sid)
     return 1
 
@@ -153,12 +139,12 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def _print_gate(engine, sid: str, outcome, console) -> None:
+def _print_gate(service, sid: str, outcome, console) -> None:
     short = sid[:12]
     what = "spec" if outcome.gate == "spec" else "plan"
     console.print(f"[yellow]stopped at the {outcome.gate} gate[/]: {_esc(outcome.message)}",
                   highlight=False, soft_wrap=True)
-    findings = engine.findings(sid) if outcome.gate == "spec" else []
+    findings = service.findings(sid) if outcome.gate == "spec" else []
     if outcome.gate == "spec":
         for f in findings:
             console.print("  " + _finding_line(f), highlight=False, soft_wrap=True)
@@ -186,39 +172,43 @@ def _finding_line(f: dict, markup: bool = True) -> str:
     return _esc(line) if markup else line
 
 
+def _service(store, view=None, options=None, agents: bool = True):
+    """The session service over `store`; `agents` False for read-only commands (no model)."""
+    from workbench.lifecycle.session import SessionService
+
+    factory = (lambda model, template: _provider(model, template, store)) if agents else None
+    return SessionService(store, factory, view or ev.ignore, options)
+
+
 def cmd_findings(args) -> int:
     """List, apply or dismiss a session's review findings."""
     from rich.console import Console
 
-    from workbench.lifecycle.engine import Engine
+    from workbench.lifecycle.engine import session_lock
 
     store = _open_store()
-    session = _find_session(store, args.session)
-    sid, short = session["id"], session["id"][:12]
     console = Console(highlight=False)
-    if args.apply or args.dismiss:
+    deciding = bool(args.apply or args.dismiss)
+    service = _service(store, HeadlessView(console), agents=deciding)
+    session = service.find(args.session)
+    sid, short = session["id"], session["id"][:12]
+    if deciding:
         overlap = set(args.apply) & set(args.dismiss)
         if overlap:
             raise UsageError(f"finding {sorted(overlap)[0]} is both applied and dismissed; choose one")
-        provider = _provider(session.get("model"), session.get("template") or DEFAULT_TEMPLATE, store)
-        engine = Engine(store, provider, HeadlessView(console))
-        from workbench.lifecycle.engine import session_lock
-
         with session_lock(store, sid):
             for ref in args.dismiss:
-                f = engine.dismiss_finding(sid, ref, args.reason)
+                f = service.dismiss_finding(sid, ref, args.reason)
                 console.print(f"dismissed {_finding_line(f)}", soft_wrap=True)
             for ref in args.apply:
-                f = engine.apply_finding(sid, ref)
+                f = service.apply_finding(sid, ref)
                 console.print(f"applied {_finding_line(f)} -> spec v{f['spec_version']} "
                               f"({f['sha256'][:12]})", soft_wrap=True)
         if args.apply:
             console.print(f"the review runs again on the new spec: workbench resume {short}",
                           style="dim", soft_wrap=True)
         return EXIT_OK
-    from workbench.llm.offline import OfflineAgents
-
-    findings = Engine(store, OfflineAgents()).findings(sid)
+    findings = service.findings(sid)
     if not findings:
         console.print(f"session {short} has no review findings", style="dim")
     for f in findings:
@@ -244,10 +234,34 @@ def _notes(provider, console) -> None:
                       f"commits are authored as {_esc(str(who))}", highlight=False, soft_wrap=True)
 
 
-def cmd_new(args) -> int:
+class JsonView:
+    """`--json`: every engine event as one JSON object per line on stdout (docs/events.md)."""
+
+    def __init__(self, stream=None):
+        import sys
+
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: ev.Event) -> None:
+        import json
+
+        self.stream.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+
+def _view(args, console):
+    return JsonView() if getattr(args, "json", False) else HeadlessView(console)
+
+
+def _console(args):
+    """Human output: on stdout, or on stderr when stdout carries --json lines."""
     from rich.console import Console
 
-    from workbench.lifecycle.engine import Engine, Options, refuse_secrets
+    return Console(highlight=False, stderr=bool(getattr(args, "json", False)))
+
+
+def cmd_new(args) -> int:
+    from workbench.lifecycle.engine import Options, refuse_secrets
     from workbench.scaffold import cleanup_leftovers, template_ids
     from workbench.spec import load_spec, validate
 
@@ -270,52 +284,38 @@ def cmd_new(args) -> int:
         spec_text = spec.raw.decode("utf-8")
         refuse_secrets(spec_text, str(args.spec), UsageError)
         template = spec.template
-    provider = _provider(args.model, template)
     cleanup_leftovers(out.parent if out.parent.exists() else Path.cwd())
-    console = Console(highlight=False)
+    console = _console(args)
     store = _open_store()
-    if hasattr(provider, "store"):
-        provider.store = store
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
-    engine = Engine(store, provider, HeadlessView(console), options)
-    sid = engine.start(args.request, out, spec_text=spec_text, template=template, model=args.model,
-                       spec_source=str(args.spec) if args.spec else "spec.md")
+    service = _service(store, _view(args, console), options)
+    sid = service.start(args.request, out, spec_text=spec_text, template=template, model=args.model,
+                        spec_source=str(args.spec) if args.spec else "spec.md")
+    provider = service.engine(sid).provider
     console.print(f"session {sid} · model {getattr(provider.for_step('spec'), 'label', 'offline')} · "
                   f"template {template}", style="dim", highlight=False)
     _notes(provider, console)
-    return _drive(engine, sid, args.yes, console)
-
-
-def _find_session(store, prefix: str) -> dict:
-    matches = [s for s in store.list_sessions(limit=10_000) if s["id"].startswith(prefix)]
-    if not matches:
-        raise UsageError(f"no session matches '{prefix}'")
-    if len(matches) > 1:
-        raise UsageError(f"'{prefix}' matches {len(matches)} sessions; give more of the id")
-    return matches[0]
+    return _drive(service, sid, args.yes, console, as_json=getattr(args, "json", False))
 
 
 def cmd_resume(args) -> int:
     global _NO_REVIEW
     _NO_REVIEW = bool(getattr(args, "no_review", False))  # go on without the Reviewer agent
-    from rich.console import Console
-
-    from workbench.lifecycle.engine import Engine, Options
+    from workbench.lifecycle.engine import Options
 
     store = _open_store()
-    session = _find_session(store, args.session)
-    template = session.get("template") or DEFAULT_TEMPLATE
-    provider = _provider(session.get("model"), template, store)
-    console = Console(highlight=False)
+    console = _console(args)
     options = Options(allow_unsandboxed=args.allow_unsandboxed, run_monitor=not args.no_monitor)
-    engine = Engine(store, provider, HeadlessView(console), options)
+    service = _service(store, _view(args, console), options)
+    session = service.find(args.session)
     if args.spec is not None:  # `--spec ""` is an error, not no spec
         from workbench.spec import load_spec
 
         spec = load_spec(args.spec)  # parse errors: exit 2; validation happens in review
-        engine.save_spec_edit(session["id"], spec.raw.decode("utf-8"))
+        service.revise_spec(session["id"], spec.raw.decode("utf-8"))
         console.print(f"spec replaced from {_esc(args.spec)} ({spec.sha256[:12]})", highlight=False)
-    return _drive(engine, session["id"], args.yes, console, approve=args.approve)
+    return _drive(service, session["id"], args.yes, console, approve=args.approve,
+                  as_json=getattr(args, "json", False))
 
 
 def cmd_show(args) -> int:
@@ -327,7 +327,8 @@ def cmd_show(args) -> int:
     # on a terminal, escape sequences and bidi overrides in stored text are shown, not obeyed
     shown = printable if sys.stdout.isatty() else str
     store = _open_store()
-    session = _find_session(store, args.session)
+    service = _service(store, agents=False)
+    session = service.find(args.session)
     sid = session["id"]
     what = args.what
     if what == "spec":
@@ -338,16 +339,10 @@ def cmd_show(args) -> int:
     elif what == "analysis":
         sys.stdout.write(shown(store.get_output(sid, "analysis", "analysis") or ""))
     elif what == "findings":
-        from workbench.lifecycle.engine import Engine
-        from workbench.llm.offline import OfflineAgents
-
-        for f in Engine(store, OfflineAgents()).findings(sid):
+        for f in service.findings(sid):
             print(shown(_finding_line(f, markup=False)))
     elif what == "plan":
-        from workbench.lifecycle.engine import Engine
-        from workbench.llm.offline import OfflineAgents
-
-        plan = Engine(store, OfflineAgents()).plan(sid)
+        plan = service.plan(sid)
         for path, f in sorted(plan.files.items()):
             mark = "model" if f.model_owned else ""
             print(shown(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}"))

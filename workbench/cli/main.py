@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--allow-unsandboxed", action="store_true",
                      help="run generated code without bubblewrap when it is missing")
     new.add_argument("--no-monitor", action="store_true", help="skip the final monitor step")
+    new.add_argument("--json", action="store_true",
+                     help="the engine's events as JSON lines on stdout (docs/events.md)")
 
     resume = sub.add_parser("resume", help="resume a session where it stopped")
     resume.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--allow-unsandboxed", action="store_true",
                         help="run generated code without bubblewrap when it is missing")
     resume.add_argument("--no-monitor", action="store_true", help="skip the final monitor step")
+    resume.add_argument("--json", action="store_true",
+                        help="the engine's events as JSON lines on stdout (docs/events.md)")
 
     show = sub.add_parser("show", help="print a session's spec, findings, plan, steps, the model's "
                                        "files, the last test output or rejected model output")
