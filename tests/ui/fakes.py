@@ -90,7 +90,8 @@ class FakeEngine:
     def _emit(self, kind: str, sid: str, step: str | None, message: str = "", **data: Any) -> None:
         self.on_event(Event(kind, sid, step, message, data))
 
-    def start(self, request, out_dir, spec_text=None, template=None, model=None) -> str:
+    def start(self, request, out_dir, spec_text=None, template=None, model=None,
+              read_context=None) -> str:
         sid = f"s{len(self.sessions) + 1}"
         self.sessions[sid] = {"request": request, "out_dir": Path(out_dir), "spec": spec_text,
                               "pos": 0, "approved": set(), "plan": FakePlan(), "model": model}

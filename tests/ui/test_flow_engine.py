@@ -19,8 +19,6 @@ from workbench.ui.app import WorkbenchApp
 from workbench.ui.screens.gate import ApprovalScreen
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 pytestmark = [pytest.mark.anyio, pytest.mark.needs_engine]
 
@@ -183,7 +181,7 @@ async def test_resume_a_session_keeps_the_edited_spec_and_the_gate(real_backend,
         assert await wait_for(pilot, lambda: real_backend.session_id == sid)
         assert app.editor.text == edited
         assert app.stepper.states["spec"] == "done" and app.stepper.states["review"] == "pending"
-        assert "Resumed session" in " ".join(t.text for t in app.chat.turns)
+        assert "Reopened session" in " ".join(t.text for t in app.chat.turns)
         # continuing reviews the edit and stops at the gate for exactly that version
         await pilot.press("ctrl+n")
         assert await wait_for(pilot, lambda: app.waiting_gate == ("approval", "spec") and not app.busy)

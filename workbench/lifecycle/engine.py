@@ -130,8 +130,10 @@ class Engine:
     # ------------------------------------------------------------------ public
     def start(self, request: str, out_dir: str | Path, spec_text: str | None = None,
               template: str | None = None, model: str | None = None,
-              spec_source: str = "spec.md") -> str:
-        """Create a session. Nothing runs until `run`."""
+              spec_source: str = "spec.md", read_context: bool | None = None) -> str:
+        """Create a session. Nothing runs until `run`. `read_context`: whether the analysis
+        may read the enclosing repository's README and pyproject (None: yes, the folder
+        was chosen with `--out`; the TUI passes what the developer chose)."""
         from workbench.safety.redact import redact
 
         out = str(Path(out_dir).expanduser().resolve())
@@ -145,6 +147,8 @@ class Engine:
         if spec_text is not None:
             self.store.put_output(sid, "request", "given_spec", spec_text)
             self.store.put_output(sid, "request", "given_spec_source", spec_source)
+        if read_context is not None:
+            self.store.put_output(sid, "request", "read_context", "yes" if read_context else "no")
         for step in STEPS:
             self._set_step(sid, step.id, PENDING)
         return sid
@@ -468,12 +472,16 @@ class Engine:
     def _step_analysis(self, sid: str) -> str:
         session = self._session(sid)
         agents = self.provider.for_step("analysis")
-        context = _project_context(_enclosing_repo(Path(session["out_dir"])))
+        root = _enclosing_repo(Path(session["out_dir"]))
+        chosen = self.store.get_output(sid, "request", "read_context") != "no"
+        context = _project_context(root) if chosen else ""
         text = agents.analyse(self._ctx(sid, "analysis"), session["request"], context)
         self.store.put_output(sid, "analysis", "analysis", text)
         self.store.audit(sid, self._agent_actor("analysis"), "analysis", "analysis", "request analysed",
                          payload={"model": agents.label})
-        return "request analysed"
+        read = [n for n in ("README.md", "pyproject.toml") if context and (root / n).is_file()]
+        return f"request analysed (read as context: {', '.join(read)} in {root})" if read \
+            else "request analysed"
 
     def _step_spec(self, sid: str) -> str:
         from workbench.spec import parse_spec

@@ -27,6 +27,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Label, Tab, Tabs
 
+from workbench import paths
 from workbench.lifecycle import events as ev_kinds
 from workbench.lifecycle.events import Event
 from workbench.lifecycle.steps import (
@@ -39,8 +40,16 @@ from workbench.lifecycle.steps import (
     STEPS,
     WAITING,
 )
-from workbench.ui.backend import OFFLINE, Backend, project_dir, sha256_text
+from workbench.ui.backend import (
+    OFFLINE,
+    Backend,
+    default_projects_base,
+    git_root,
+    project_dir,
+    sha256_text,
+)
 from workbench.ui.commands import WorkbenchCommands
+from workbench.ui.next_steps import done_line, finish_message
 from workbench.ui.screens.gate import ApprovalScreen, GateInfo
 from workbench.ui.widgets.audit import AuditPane
 from workbench.ui.widgets.chat import ChatPane, ChatTurn
@@ -145,6 +154,10 @@ class WorkbenchApp(App):
         Binding("ctrl+r", "rerun", "Re-run", id="app.rerun", priority=True),
         Binding("f3", "switch_model", "Model", id="app.switch_model", priority=True),
         Binding("f2", "command_palette", "Commands", id="app.command_palette", priority=True),
+        # (both keys: Textual adds its own ctrl+p only when nothing binds command_palette,
+        # and VS Code's terminal keeps ctrl+p for itself, so F2 is the one the footer shows)
+        Binding("ctrl+p", "command_palette", "Commands", show=False,
+                id="app.command_palette_ctrl_p", priority=True),
         Binding("ctrl+t", "next_pane", "Pane", id="app.next_pane", priority=True),
         Binding("f4", "toggle_diff", "Diff", show=False, id="app.toggle_diff"),
         # (not f6: the editor's TextArea selects a line with it and VS Code's terminal keeps
@@ -166,7 +179,10 @@ class WorkbenchApp(App):
         super().__init__()
         self.resume_session = resume_session
         self.backend = backend or Backend()
-        self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
+        # With no folder given (plain `workbench`), the developer chooses where each
+        # project goes before it is drafted; this is only the folder first offered.
+        self.ask_folder = out_dir is None
+        self.out_dir = Path(out_dir) if out_dir is not None else default_projects_base()
         self.cursor_blink = (not env_flag("WORKBENCH_NO_BLINK")) if cursor_blink is None else cursor_blink
         self.open_backend = open_backend
         self.waiting_gate: tuple[str, str] | None = None  # (step, gate)
@@ -292,6 +308,8 @@ class WorkbenchApp(App):
         self.audit.reload()
         if self.resume_session:
             self.call_later(self._resume, self.resume_session)
+        else:
+            self.call_later(self._mention_sessions)
         try:
             from workbench.scaffold import list_templates
 
@@ -299,8 +317,24 @@ class WorkbenchApp(App):
         except Exception:  # noqa: BLE001 - validation without the template list
             self.editor.templates = None
 
+    async def _mention_sessions(self) -> None:
+        """A plain `workbench`: say that earlier sessions exist and how to reopen one."""
+        try:
+            sessions = self.backend.recent_sessions(limit=1000)
+        except Exception:  # noqa: BLE001 - a note, never a failure
+            return
+        if not sessions or self.backend.session_id is not None:
+            return
+        n, last = len(sessions), sessions[0]
+        await self.chat.add_turn("Workbench", text=(
+            f"{n} earlier session{'s' if n != 1 else ''}, the latest `{str(last['id'])[:12]}` "
+            f"({last.get('status')}). Reopen one with `workbench --session ID`, or the "
+            "palette's (**F2**) **Open session…**."))
+
     async def _resume(self, prefix: str) -> None:
-        """Reopen a session (`workbench --session ID`): its steps, its last spec, its gate."""
+        """Reopen a session (`workbench --session ID`, or the palette's "Open session…") as
+        it truly is: its steps, its spec (the approved one once approved), its plan (applied
+        or waiting), its findings, and what to do next."""
         store = self.backend.store
         matches = store.find_sessions(prefix) if hasattr(store, "find_sessions") else []
         if len(matches) != 1:
@@ -308,19 +342,57 @@ class WorkbenchApp(App):
             await self.chat.add_turn("Workbench", text=f"Cannot resume `{prefix}`: {why}.", kind="error")
             return
         sid = matches[0]
+        if self.backend.session_id is not None:
+            self._reset_session()
         session = store.get_session(sid)
         self.backend.session_id = sid
         self.project_dir = Path(session["out_dir"])
-        spec = store.get_spec_version(sid)
+        status = self.backend.status()
+        spec = self._session_spec(sid, approved=status.get("approval") == DONE)
         if spec is not None:
-            self.editor.draft = store.get_output(sid, "spec", "draft") or spec["text"]
-            self.editor.text_area.load_text(spec["text"])
-            self.editor.saved = spec["text"]
-        self.sync_states(self.backend.status())
+            draft = store.get_output(sid, "spec", "draft") if hasattr(store, "get_output") else None
+            self.editor.restore(spec["text"], draft or spec["text"])
+        self.preview.applied = status.get("docs") == DONE
+        self.sync_states(status)
         self._load_findings()
-        await self.chat.add_turn(
-            "Workbench", text=f"Resumed session `{sid[:12]}` ({session.get('status')}): "
-            f"{session.get('request')}. Press **Ctrl+N** to continue.")
+        if status.get("approval") == DONE:
+            self._refresh_plan()  # the approved plan: applied, or waiting at its gate
+        self.audit.reload()
+        await self.chat.add_turn("Workbench", text=self._resumed_text(sid, session, status))
+
+    def _session_spec(self, sid: str, approved: bool) -> dict[str, Any] | None:
+        """The spec version to show: the approved one when the gate was passed, else the latest."""
+        store = self.backend.store
+        if approved and hasattr(store, "get_approval") and hasattr(store, "list_spec_versions"):
+            approval = store.get_approval(sid, "spec")
+            for version in reversed(store.list_spec_versions(sid)):
+                if approval and version["sha256"] == approval["sha256"]:
+                    return version
+        return store.get_spec_version(sid) if hasattr(store, "get_spec_version") else None
+
+    def _resumed_text(self, sid: str, session: dict[str, Any], status: dict[str, str]) -> str:
+        head = f"Reopened session `{sid[:12]}`: {session.get('request')}."
+        if status and all(v == DONE for v in status.values()):
+            return f"{head}\n\n{finish_message(self.project_dir, self._template(), len(STEPS))}"
+        failed = [s for s in STEP_IDS if status.get(s) == FAILED]
+        if failed:
+            return (f"{head} **{BY_ID[failed[0]].title}** failed: fix what it says, then "
+                    "**Ctrl+R** re-runs it.")
+        if self.waiting_gate is not None:
+            step, gate = self.waiting_gate
+            what = "the plan" if (gate == "plan" or step == "docs") else "the spec"
+            return f"{head} Waiting for your approval of {what}: **Ctrl+N**."
+        done = sum(1 for v in status.values() if v == DONE)
+        return f"{head} {done} of {len(STEPS)} steps done: **Ctrl+N** continues."
+
+    def _template(self) -> str | None:
+        """The template of the spec on screen (for the next commands)."""
+        try:
+            from workbench.spec import parse_spec
+
+            return str(parse_spec(self.editor.text).front.get("template") or "") or None
+        except Exception:  # noqa: BLE001 - the default template's commands
+            return None
 
     async def _backend_failed(self) -> None:
         self._show_state()
@@ -599,7 +671,10 @@ class WorkbenchApp(App):
             await self._end_turn()
         elif kind == ev_kinds.FINISHED:
             await self._end_turn()
-            self.notify(event.message or "The lifecycle is complete.", timeout=6)
+            root = self.project_dir or self.out_dir
+            await self.chat.add_turn("Workbench", text=finish_message(root, self._template(), len(STEPS)))
+            self.action_show_pane("chat")  # (the message says where the project is)
+            self.notify(done_line(root), timeout=6)
         self._show_state()
         self.update_editor_lock()
         if kind != ev_kinds.STEP_PROGRESS:
@@ -759,14 +834,34 @@ class WorkbenchApp(App):
             self.notify(f"The engine could not start: {self.backend.error}", severity="error")
             return
         # (if the engine is still loading, the worker waits for it: the request is kept)
+        if not self.ask_folder:
+            await self._start_session(request, project_dir(self.out_dir, request), False)
+            return
+        from workbench.ui.screens.folder import FolderScreen
+
+        async def chosen(choice: Any) -> None:
+            if choice is None:  # Esc: back to the request, as typed
+                self.chat.input.focus()
+                return
+            self.out_dir = choice.path.parent  # the next project is offered beside it
+            await self._start_session(request, choice.path, choice.read_context)
+
+        self.push_screen(FolderScreen(project_dir(self.out_dir, request)), chosen)
+
+    async def _start_session(self, request: str, folder: Path, read_context: bool) -> None:
         self.chat.input.value = ""  # accepted: only now is the typed request cleared
         if self.backend.session_id is not None:
             self._reset_session()
         await self.chat.add_turn("You", text=request, kind="human")
-        self.project_dir = project_dir(self.out_dir, request)
+        self.project_dir = folder
+        if self.ask_folder:
+            repo = git_root(folder)
+            read = (f" Reading `{repo}`'s README.md and pyproject.toml as context." if read_context
+                    else f" Inside `{repo}`; nothing of it is read." if repo else "")
+            await self.chat.add_turn("Workbench", text=f"The project goes to `{folder}`.{read}")
         self._call_engine(
             "Starting…",
-            (self.backend.start, request, self.project_dir),
+            (self.backend.start, request, folder, None, read_context),
             (self.backend.run,),
         )
 
@@ -852,7 +947,7 @@ class WorkbenchApp(App):
             return
         pending = [s for s in STEP_IDS if self.stepper.states[s] != DONE]
         if not pending:
-            self.notify("Every step is done.")
+            self.notify(done_line(self.project_dir))
             return
         until = pending[0]
         if until in ("review", "approval"):
@@ -1033,7 +1128,7 @@ class WorkbenchApp(App):
 
         self.push_screen(ModelsScreen(self.backend.models(), self.backend.session_model,
                                       self.backend.notes(),
-                                      str(self.backend.config_path or "config.toml")))
+                                      str(self.backend.config_path or paths.config_path())))
 
     # -- review findings -------------------------------------------------------
     def _load_findings(self) -> list[dict[str, Any]]:
@@ -1160,6 +1255,30 @@ class WorkbenchApp(App):
         screen = self._findings_screen()
         if screen is not None:
             screen.show_error(message)
+
+    def action_open_session(self) -> None:
+        """The palette's "Open session…": the recent sessions, to reopen one."""
+        from workbench.ui.screens.sessions import SessionsScreen
+
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        try:
+            sessions = self.backend.recent_sessions()
+        except Exception as exc:  # noqa: BLE001 - e.g. the engine could not start
+            self.notify(f"Cannot list sessions: {exc}", severity="error", markup=False)
+            return
+
+        async def picked(sid: str | None) -> None:
+            if sid is None or self.busy:
+                return
+            if self.backend.session_id is not None and not self.editor.text_area.read_only:
+                self.editor.flush_save()  # what was typed goes to its own session first
+                self._save_latest = self.editor.text
+                self.save_spec_now()
+            await self._resume(sid)
+
+        self.push_screen(SessionsScreen(sessions, self.backend.session_id), picked)
 
     def action_toggle_diff(self) -> None:
         if self.active_pane == "preview":

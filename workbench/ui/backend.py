@@ -11,6 +11,7 @@ Every method here may block; the app calls them from thread workers only.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,33 @@ def project_dir(base: Path, request: str) -> Path:
         candidate = base / f"{name}-{n}"
         n += 1
     return candidate
+
+
+def git_root(path: Path) -> Path | None:
+    """The git repository `path` is in (or would be in, once made), if any."""
+    cur = Path(path).expanduser().absolute()
+    for p in (cur, *cur.parents):
+        if (p / ".git").exists():
+            return p
+    return None
+
+
+def default_projects_base(cwd: Path | None = None, home: Path | None = None) -> Path:
+    """Where the TUI offers to put a new project: the current directory, unless it is in
+    a git repository (a new project does not land in someone's checkout by default);
+    then ~/workbench-projects, or the documents folder's, whichever is outside one."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    if git_root(cwd) is None and os.access(cwd, os.W_OK):
+        return cwd
+    home = Path.home() if home is None else Path(home)
+    candidates = [home / "workbench-projects"]
+    try:
+        import platformdirs
+
+        candidates.append(Path(platformdirs.user_documents_dir()) / "workbench-projects")
+    except Exception:  # noqa: BLE001 - the first candidate is shown either way
+        pass
+    return next((c for c in candidates if git_root(c) is None), candidates[0])
 
 
 def engine_available() -> bool:
@@ -191,11 +219,19 @@ class Backend:
         return self.engine
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self, request: str, out_dir: Path, spec_text: str | None = None) -> str:
+    def start(self, request: str, out_dir: Path, spec_text: str | None = None,
+              read_context: bool = False) -> str:
+        """A new session. `read_context`: the developer chose to build inside a repository
+        and to have its README and pyproject read (otherwise nothing around is read)."""
         engine = self._need()
         self.session_id = engine.start(request, out_dir, spec_text=spec_text,
-                                       model=self.session_model)
+                                       model=self.session_model, read_context=read_context)
         return self.session_id
+
+    def recent_sessions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest sessions, newest first (id, request, out_dir, status, current_step)."""
+        fn = getattr(self.store, "list_sessions", None)
+        return [dict(s) for s in fn(limit=limit)] if fn is not None else []
 
     def run(self, until: str | None = None) -> Any:
         return self._need().run(self.session_id, until=until)

@@ -18,6 +18,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Findings", "findings", "The review's findings: apply or dismiss each one (F8)"),
     ("Switch model", "switch_model", "Choose the model for the session or one step"),
     ("Models", "show_models", "Configured models, their keys, how to add one"),
+    ("Open session…", "open_session", "Reopen an earlier session (also: workbench --session ID)"),
     ("Cancel turn", "cancel_turn", "Stop the agent's current turn"),
     ("Toggle diff", "toggle_diff", "Diff the spec against the draft, or a file against disk"),
     ("Go to chat", "show_pane('chat')", "Focus the agent chat"),

@@ -26,7 +26,9 @@ def key_text(m: ModelInfo) -> Text:
 
 
 HOW_TO_ADD = """\
-To add a model, set its key in the environment and name it in {path}:
+Config file: {path}{missing}
+
+To add a model, set its key in the environment and name it in that file:
 
   export ANTHROPIC_API_KEY=…        (or OPENAI_API_KEY, GEMINI_API_KEY)
 
@@ -37,6 +39,14 @@ To add a model, set its key in the environment and name it in {path}:
 
 Keys are read from the environment only: never written to the database,
 the audit log, a generated file or a commit."""
+
+
+def how_to_add(config_path: str) -> str:
+    """The help under the models table: where the config file is, and what goes in it."""
+    from pathlib import Path
+
+    missing = "" if Path(config_path).is_file() else "  (not created yet)"
+    return HOW_TO_ADD.format(path=config_path, missing=missing)
 
 
 class ModelsScreen(ModalScreen[None]):
@@ -58,8 +68,9 @@ class ModelsScreen(ModalScreen[None]):
             notes = list(self.notes)
             if self.current == OFFLINE:
                 notes.append("Running on the offline model: a deterministic drafter that needs no key.")
-            yield Static("\n".join(notes), id="models-notes")
-            yield Static(HOW_TO_ADD.format(path=self.config_path), id="models-help")
+            # (markup=False: the notes quote config errors, the help shows `[workbench]`)
+            yield Static("\n".join(notes), id="models-notes", markup=False)
+            yield Static(how_to_add(self.config_path), id="models-help", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#models-table", DataTable)

@@ -210,6 +210,14 @@ class SpecEditor(Vertical):
         self.text_area.fit_language()
         self.validate_now()
 
+    def restore(self, text: str, draft: str) -> None:
+        """A reopened session's spec: `text` (saved already), diffed against `draft`."""
+        self.draft = draft
+        self.saved = text
+        self.text_area.load_text(text)
+        self.text_area.fit_language()
+        self.validate_now()
+
     def load_revision(self, text: str) -> None:
         """A new version written by the engine (an applied finding): it becomes the text,
         saved already, as one edit (ctrl+z takes it back, and that is saved as an edit).
