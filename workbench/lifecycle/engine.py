@@ -615,7 +615,7 @@ class Engine:
         return self._scaffold_step(sid, "configuration")
 
     def _step_tests(self, sid: str) -> str:
-        from workbench.integrate import monitor
+        from workbench.integrate import lint, monitor
         from workbench.safety.sandbox import for_prompt
 
         summary = self._scaffold_step(sid, "tests")
@@ -627,7 +627,12 @@ class Engine:
         runs = 1 if getattr(agents, "label", "offline") == "offline" else self.options.repair_attempts + 1
         while True:
             plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
-            result = monitor.run_generated_tests(
+            tidied = lint.tidy(plan)  # ruff format + safe fixes of the model-owned files; what is left fails
+            if tidied.changed:
+                self.store.put_output(sid, "implementation", "files", json.dumps(
+                    {**self._json_output(sid, "implementation", "files", {}), **tidied.changed}))
+                plan = self.plan(sid, steps=set(SCAFFOLD_STEPS))
+            result = tidied.failure or monitor.run_generated_tests(
                 plan, spec.template, self.options,
                 on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "tests", line),
                 dependencies=spec.data.get("dependencies") or [])
