@@ -243,3 +243,18 @@ def test_unknown_model_in_config_names_file_line_and_key(tmp_path):
     p.write_text('[workbench]\ndefault_model = "cluade"\n')
     with pytest.raises(UsageError, match=rf"^{p}:2: workbench.default_model: unknown model 'cluade'"):
         ModelProvider(load_config(p), env=ALL_KEYS)
+
+
+def test_timeouts_from_config():
+    from workbench.config import parse_config
+    from workbench.errors import UsageError
+    from workbench.llm.registry import Registry
+
+    cfg = parse_config('[workbench]\ntimeout = 60\n\n[models.slow]\nmodel = "openai/o3"\ntimeout = 300\n')
+    reg = Registry(cfg, env={})
+    assert reg.resolve("slow").timeout == 300.0 and reg.resolve("gpt").timeout == 60.0
+    assert Registry(parse_config(""), env={}).resolve("gpt").timeout is None
+    for bad in ("timeout = 0", 'timeout = "60"', "timeout = true", "timeout = 99999"):
+        with pytest.raises(UsageError) as info:
+            parse_config(f"[workbench]\n{bad}\n", "c.toml")
+        assert str(info.value).startswith("c.toml:2: workbench.timeout: must be a number of seconds")
