@@ -37,11 +37,17 @@ SPEC_CONTRACT = """\
 - commands: required; a list of one or more subcommands, each with
   - name: kebab-case, unique
   - summary: one line
-  - arguments: optional list of positionals {name, type, help[, choices]};
-    type is one of str, int, float, path, choice (choice needs `choices: [a, b]`)
-  - options: optional list {name, type, help[, default][, choices]}, each becomes --name;
-    type is one of str, int, float, path, choice, flag (flag: a boolean switch, no default);
-    `help` is reserved and cannot be an option name
+  - arguments: optional list of positionals {name, type, help[, choices][, nargs]};
+    type is one of str, int, float, path, choice (choice needs `choices: [a, b]`);
+    nargs (quoted): "?" optional, "*" any number, "+" at least one; at most one "*"/"+"
+    argument and it comes last; no required argument after an optional one
+  - options: optional list {name, type, help[, default][, choices][, short][, required]
+    [, multiple]}, each becomes --name; type is one of str, int, float, path, choice,
+    flag (flag: a boolean switch, default false; `default: true` adds --no-name);
+    short: one ASCII letter (not h), unique in the command, giving -x;
+    required: true (not for flags, no default); multiple: true, repeatable, gives a
+    list (not for flags, no default); `help` is reserved and cannot be an option name
+  - a path argument or option accepts "-" for standard input or output
 - dependencies: optional list of PEP 508 requirement strings (python-cli only)
 - integrations: optional {github_actions: bool, circleci: bool, devcontainer: bool}
   (defaults: true, false, true)"""
