@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SPEC = ROOT / "tests" / "fixtures" / "csv2json.spec.md"
 
@@ -104,8 +102,4 @@ def spec_text(**overrides: str) -> str:
     return text
 
 
-@pytest.fixture
-def wb_home(tmp_path: Path) -> Path:
-    h = tmp_path / "wbhome"
-    h.mkdir()
-    return h
+# wb_home: the root tests/conftest.py's (a private WORKBENCH_HOME per test)

@@ -9,14 +9,11 @@ malformed stream are said plainly. Every reply attack runs on the three wire for
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from tests.support.loopback import DEFAULT_SPEC, LoopbackLLM, Reply, lifecycle_responder  # noqa: E402
 

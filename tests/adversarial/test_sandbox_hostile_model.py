@@ -13,15 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from tests.support.loopback import LoopbackLLM, lifecycle_responder  # noqa: E402
 from workbench.safety import sandbox  # noqa: E402

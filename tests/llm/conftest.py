@@ -6,14 +6,11 @@ first test that calls a model pays its ~3 s import.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from tests.support.loopback import LoopbackLLM
 

@@ -8,21 +8,14 @@ and the cursor does not blink, so snapshots are stable.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from fakes import FakeEngine, FakeStore  # noqa: E402
 from ui_support import FIXED_HUMAN, fixed_clock_store  # noqa: E402
 
 from workbench.identity import Identity  # noqa: E402
 from workbench.ui.backend import Backend, engine_available  # noqa: E402
-
-KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
-            "GROQ_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,16 +42,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def wb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "wbhome"
-    home.mkdir()
-    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+def wb_env(wb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The root conftest's private WORKBENCH_HOME (keys removed), plus a TUI that does not blink."""
     monkeypatch.setenv("WORKBENCH_NO_BLINK", "1")
     monkeypatch.setenv("TZ", "UTC")
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("TEXTUAL", raising=False)
-    return home
+    return wb_home
 
 
 @pytest.fixture(autouse=True)

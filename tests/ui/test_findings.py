@@ -10,7 +10,6 @@ stand-in engine.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,6 @@ from workbench.ui.screens.findings import FindingsScreen
 from workbench.ui.screens.gate import ApprovalScreen
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,6 @@ which goals were met or missed, and what could not be measured and why.
 from __future__ import annotations
 
 import importlib
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,8 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import(name: str):
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     return importlib.import_module(name)
 
 
