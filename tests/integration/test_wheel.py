@@ -1,12 +1,11 @@
 """Workbench as a user installs it: a built wheel in a fresh virtualenv, away from the checkout.
 
 The wheel and sdist are built with `python -m build` and checked with `twine check
---strict`. The wheel goes into a new venv with `--no-deps`; its dependencies are taken
-from the test venv through a path entry, which puts only their import path on sys.path
-(the checkout's editable hook is a .pth file inside that directory, and .pth files of a
-mere path entry are not processed), so any file the installed package reads from the
-checkout would be missing. Every command runs from an empty directory with
-WORKBENCH_TEMPLATES unset.
+--strict`. The wheel goes into a new venv with `--no-deps`; its dependencies are the
+test venv's own, hard-linked into the new venv's site-packages (everything but the
+checkout's editable install of workbench), so the new venv is self-contained as a
+user's would be, and any file the installed package read from the checkout would be
+missing. Every command runs from an empty directory with WORKBENCH_TEMPLATES unset.
 """
 
 from __future__ import annotations
@@ -34,21 +33,47 @@ def dist(tmp_path_factory) -> Path:
     return out
 
 
+def _copy_dependencies(src: Path, dst: Path) -> None:
+    """The test venv's site-packages, hard-linked (copied across file systems), minus workbench."""
+    import shutil
+
+    def mine(name: str) -> bool:
+        return name == "workbench" or name.startswith(("workbench-", "__editable__", "__editable___workbench"))
+
+    for entry in src.iterdir():
+        if mine(entry.name) or entry.name == "__pycache__":
+            continue
+        target = dst / entry.name
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, target, symlinks=True, copy_function=os.link)
+            else:
+                os.link(entry, target, follow_symlinks=False)
+        except OSError:  # another file system: a real copy
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(entry, target, follow_symlinks=False)
+
+
 @pytest.fixture(scope="module")
 def installed(dist, tmp_path_factory) -> Path:
-    """A fresh venv holding only the wheel; returns its bin directory."""
+    """A fresh, self-contained venv holding the wheel; returns its bin directory."""
     where = tmp_path_factory.mktemp("venv") / "wb"
     venv.EnvBuilder(with_pip=False).create(where)
     py = where / "bin" / "python"
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    (Path(purelib) / "_deps_from_test_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _copy_dependencies(Path(sysconfig.get_paths()["purelib"]), Path(purelib))
     wheel = next(dist.glob("*.whl"))
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
                         "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0 and "no such option: --python" in r.stderr:  # pragma: no cover - old pip
-        pytest.skip("pip too old for --python")
     assert r.returncode == 0, r.stderr[-3000:]
+    # the console scripts of the dependencies (ruff, pytest) the generated projects are checked with
+    for tool in ("ruff", "pytest"):
+        src = Path(sys.executable).parent / tool
+        if src.exists() and not (where / "bin" / tool).exists():
+            (where / "bin" / tool).symlink_to(src.resolve() if tool == "ruff" else src)
     return where / "bin"
 
 
