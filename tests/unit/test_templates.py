@@ -290,3 +290,86 @@ def _with_all_integrations(spec):
     front = yaml.safe_load(head.removeprefix("---\n"))
     front["integrations"] = {"github_actions": True, "circleci": True, "devcontainer": True}
     return parse_spec("---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + body)
+
+
+# -- the interface: number rule, names in errors, linear tests, bash parameters ----------------
+
+
+def _spec_with_options(template: str, n: int, extra: str = ""):
+    from workbench.spec import parse_spec
+
+    types = ("int", "float", "choice", "str", "flag", "path")
+    lines = ["---", "name: many", "summary: s", f"template: {template}", "commands:",
+             "  - name: run", "    summary: r", "    arguments:", "      - name: src",
+             "        type: int", "        help: h", "    options:"]
+    for i in range(n):
+        t = types[i % len(types)]
+        lines += [f"      - name: o{i}", f"        type: {t}", "        help: h"]
+        if t == "choice":
+            lines.append("        choices: [a, b]")
+    return parse_spec("\n".join(lines) + "\n" + extra + "---\n")
+
+
+@pytest.mark.parametrize(("template", "tests"), [("python-cli", "tests/test_cli.py"),
+                                                 ("bash-cli", "test/interface.bats")])
+def test_generated_tests_grow_linearly_with_the_options(template, tests):
+    """Every bad-value test used to repeat the full argv: 4x the size for 2x the options."""
+    small, big = (len(render_plan(_spec_with_options(template, n)).files[tests].content)
+                  for n in (90, 180))
+    assert big / small < 2.2, (small, big)
+
+
+def test_both_templates_follow_one_number_rule(tmp_path):
+    from workbench.scaffold import apply_plan
+    from workbench.scaffold.context import NUMBERS
+
+    py = render_plan(load_spec(FIXTURES / "python-types.spec.md")).files["src/all_types/cli.py"].content
+    consts = {t.targets[0].id: t.value.args[0].value for t in ast.parse(py).body
+              if isinstance(t, ast.Assign) and isinstance(t.targets[0], ast.Name)
+              and t.targets[0].id in ("INT_RE", "FLOAT_RE")}
+    import re
+
+    root = apply_plan(render_plan(load_spec(FIXTURES / "bash-types.spec.md")), tmp_path / "p")
+    script = root / "bin" / "all-types-sh"
+    for kind in ("int", "float"):
+        cases = NUMBERS[f"{kind}_good"] + NUMBERS[f"{kind}_bad"]
+        want = [True] * len(NUMBERS[f"{kind}_good"]) + [False] * len(NUMBERS[f"{kind}_bad"])
+        python = [re.fullmatch(consts[f"{kind.upper()}_RE"], c) is not None for c in cases]
+        r = subprocess.run(["bash", "-c", f'. "$1"; shift; for v; do (_check_{kind} u p n "$v") '
+                            '>/dev/null 2>&1 && echo yes || echo no; done', "bash", str(script), *cases],
+                           capture_output=True, text=True, check=True, env={"LANG": "C.UTF-8"})
+        bash = [w == "yes" for w in r.stdout.split()]
+        assert python == want == bash, list(zip(cases, python, bash))
+    # The rule is written down beside both checks.
+    for text in (py, script.read_text("utf-8")):
+        assert "an int matches\n# ^[+-]?[0-9]+$ and a float" in text
+        assert "no nan, inf, underscores or spaces" in text
+
+
+def test_a_positional_choice_keeps_its_name_and_lists_its_choices():
+    plan = render_plan(load_spec(FIXTURES / "python-types.spec.md"))
+    cli = plan.files["src/all_types/cli.py"].content
+    assert 'metavar="colour"' in cli
+    assert "One of three colours (choose from red, green, blue)" in cli
+    assert "choices=[" not in cli  # argparse's own check names {red,green,blue}, not colour
+
+
+def test_bash_parameters_past_nine_are_documented_in_braces():
+    spec = _spec_with_options("bash-cli", 11)
+    doc = render_plan(spec).files["lib/many/commands.sh"].content
+    assert "#   $9  --o7 " in doc
+    assert "#   ${10}  --o8 " in doc and "#   ${12}  --o10 " in doc
+    assert "$10" not in doc
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_bats_tests_of_a_command_without_parameters_compare_something(tmp_path):
+    """`printf '<%s>\\n'` without arguments compared `<>` with `<>` (shellcheck SC2183)."""
+    from workbench.scaffold import apply_plan
+
+    root = apply_plan(render_plan(load_spec(FIXTURES / "bash-minimal.spec.md")), tmp_path / "p")
+    bats = root / "test" / "interface.bats"
+    r = subprocess.run(["shellcheck", "-s", "bats", str(bats), str(root / "test" / "commands.bats")],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout
+    assert "expected=$(printf '%s\\n' 0)" in bats.read_text("utf-8")

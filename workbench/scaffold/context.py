@@ -250,7 +250,7 @@ def _command(raw: dict, prog: str) -> dict[str, Any]:
                         f"argument {a['display']}: {a['error']}"))
     c["bad_argvs"] = bad
     # Per path parameter: the minimal argv with "-" for it (standard input or output),
-    # its destination, what that parses to, and the words bash passes (see _words).
+    # its destination, what that parses to, and where bash passes its words (_words).
     dash = []
     for i, p in enumerate(c["params"]):
         if p["type"] != "path":
@@ -265,8 +265,9 @@ def _command(raw: dict, prog: str) -> dict[str, Any]:
                 texts[a["ident"]] = [a["sample"]]
         values = {**mins, **{k: _values(q, texts[k]) for q in c["params"] for k in [q["ident"]]
                              if k in texts and not q["flag"]}}
-        words = [w for q in c["params"] for w in _words(q, values[q["ident"]], texts)]
-        dash.append((argv, p["ident"], values[p["ident"]], words))
+        # Where its words are in what cmd_<command> receives (after the count of all).
+        at = 1 + sum(len(_words(q, values[q["ident"]], texts)) for q in c["params"][:i])
+        dash.append((argv, p["ident"], values[p["ident"]], at, _words(p, values[p["ident"]], texts)))
     c["dash_argvs"] = dash
     # What a bare command (no arguments) must report missing, as argparse words it.
     missing = [a["display"] for a in args if a["required"]] + [o["display"] for o in required_opts]
