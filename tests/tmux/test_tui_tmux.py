@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,8 +36,12 @@ class Tmux:
         self.width, self.height = width, height
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        # (without COLUMNS and LINES: under pytest they say 80x24, and the server would hand
+        # them to the app, which would then draw 80x24 in any window: the 120x40 run was
+        # drawn at 80x24 until this)
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, check=check, timeout=30)
+                              capture_output=True, text=True, check=check, timeout=30, env=env)
 
     def start(self, command: str, env: dict[str, str], cwd: Path) -> None:
         self.tmux("start-server", ";", "set", "-s", "escape-time", "0", ";",
@@ -79,11 +84,19 @@ class Tmux:
 
 
 @pytest.fixture
+def short_dir():
+    """A short folder to launch in, so that a project's path fits a chat line whole."""
+    d = Path(tempfile.mkdtemp(prefix="wb", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
 def tmux_at(request, tmp_path):
     sessions: list[Tmux] = []
 
     def make(width: int, height: int) -> Tmux:
-        t = Tmux(f"wb-test-{os.getpid()}-{width}x{height}", width, height)
+        t = Tmux(f"wb-test-{os.getpid()}-{width}x{height}-{len(sessions)}", width, height)
         sessions.append(t)
         return t
 
@@ -93,11 +106,11 @@ def tmux_at(request, tmp_path):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_workbench_in_tmux(tmux_at, tmp_path, size):
+def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
     width, height = size
     home = tmp_path / "home"
     home.mkdir()
-    work = tmp_path / "work"
+    work = short_dir / "w"
     work.mkdir()
     env = {
         "WORKBENCH_HOME": str(home),
@@ -118,8 +131,9 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     assert "f2" in screen and "Quit" in screen  # the palette key is in the footer
     for title in ("Request captured", "Docs and apply", "Monitor"):
         assert title in screen
-    if width >= 120:
+    if width >= 120:  # four bordered panes, not tabs
         assert "Preview" in screen and "Audit log" in screen and "Spec" in screen
+        assert "─ Lifecycle ─" in screen and "─ Chat ─" in screen, screen
     else:
         assert "Chat  Spec  Preview  Audit log" in screen.replace("│", " ") or "Audit log" in screen
 
@@ -127,16 +141,22 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     t.wait_for("Describe the tool", 10)
     t.keys("convert csv files to json", literal=True)
     t.keys("Enter")
+    # before anything is drafted: where the project goes (here: the folder launched in,
+    # which is outside any git repository)
+    screen = t.wait_for("Where should the project go?", 10)
+    assert "Outside any git repository" in screen
+    t.keys("Enter")
     t.wait_for("waiting for approval", 60)
     if width < 120:
         t.wait_for("name: csv-converter", 10)  # the draft, in the Spec tab
 
-    # the command palette on its second key (VS Code keeps ctrl+p)
-    t.keys("F2")
-    t.wait_for("Next step", 10)  # the palette lists the app's commands
-    time.sleep(0.3)
-    t.keys("Escape")
-    t.wait_gone("Search for commands", 10)
+    # the command palette on both keys: ctrl+p, and F2 (VS Code keeps ctrl+p for itself)
+    for key in ("C-p", "F2"):
+        t.keys(key)
+        t.wait_for("Next step", 10)  # the palette lists the app's commands
+        time.sleep(0.3)
+        t.keys("Escape")
+        t.wait_gone("Search for commands", 10)
 
     # approve the spec, then the plan
     t.keys("C-n")
@@ -151,6 +171,10 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     t.wait_for("all 16 steps done", 240)
     project = work / "csv-converter"
     assert (project / "pyproject.toml").exists() and (project / ".git").is_dir()
+    # the last message, in the chat: where the project is, and what to run next
+    screen = t.wait_for("run the tests", 10)
+    assert "csv-converter" in screen and "pytest" in screen, screen
+    assert f"cd {project}" in screen, screen
 
     # ctrl+q quits, and the terminal gets its screen back
     t.keys("C-q")
@@ -158,3 +182,32 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size):
     while t.alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not t.alive(), t.screen()
+
+    # reopened: the session as it truly is, and Ctrl+N says so
+    from workbench.store import Store
+
+    store = Store(home / "workbench.db")
+    sid = store.list_sessions(limit=1)[0]["id"]
+    store.close()
+    t.kill()
+    t = tmux_at(width, height)
+    t.start(f"{workbench_command()} --session {sid[:10]}", env, work)
+    t.wait_for("all 16 steps done", 30)
+    screen = t.wait_for("run the tests", 10)  # the reopened session's message: what is next
+    assert "Ctrl+N to continue" not in screen
+    assert f"cd {project}" in screen, screen
+    # the approved spec ("✓ valid", read-only) and the applied plan, in their panes
+    if width >= 120:
+        t.wait_for("✓ valid", 10)
+        panes = [t.wait_for("applied to disk", 20)]
+    else:  # one pane at a time: the spec tab, then the preview tab
+        t.keys("C-t")
+        panes = [t.wait_for("✓ valid", 10)]
+        t.keys("C-t")
+        panes.append(t.wait_for(".devcontainer/", 20))
+    seen = "\n".join(panes)
+    assert "No spec yet" not in seen and "No plan yet" not in seen, seen
+    assert "approved · read-only" in seen or width < 120, seen
+    t.keys("C-n")  # says what is true, instead of nothing
+    t.wait_for("Done: the project is at", 10)
+    t.keys("C-q")
