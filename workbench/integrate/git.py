@@ -138,6 +138,10 @@ def commit_all(root: Path, subject: str, *, step: str, session_id: str,
     actor = git.Actor(who.name, who.email)
     message = f"{subject}\n\n{trailers(step, session_id, audit)}"
     commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
+    from workbench.integrate import base
+
+    if step in base.NEW_STEPS:  # what Workbench generated, kept on refs/workbench/base (evolve merges on it)
+        base.record_commit(root, commit.hexsha, session_id)
     return commit.hexsha
 
 

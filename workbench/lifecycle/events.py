@@ -12,6 +12,7 @@ Kinds (stable; extend, never rename):
   step_started, step_progress, token, step_done, step_failed, gate, finished  (the engine)
   status_changed, findings_changed, spec_version_added, approved, rejected,
   stepped_back                                                           (mutating calls)
+  merge_planned, conflict, undone                      (evolve and undo: lifecycle/evolve.py, undo.py)
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ SPEC_VERSION_ADDED = "spec_version_added"
 APPROVED = "approved"
 REJECTED = "rejected"
 STEPPED_BACK = "stepped_back"
+MERGE_PLANNED = "merge_planned"
+CONFLICT = "conflict"
+UNDONE = "undone"
 
 
 @dataclass(frozen=True)
@@ -162,10 +166,40 @@ class SteppedBack(Event):
     KIND: ClassVar[str] = STEPPED_BACK
 
 
+@dataclass(frozen=True)
+class MergePlanned(Event):
+    """evolve: the 3-way merge of every file is planned. `files`: path -> status (unchanged
+    ones left out; statuses in integrate/merge.py), `counts`: status -> number of files."""
+
+    KIND: ClassVar[str] = MERGE_PLANNED
+    files: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict(Event):
+    """evolve stopped on conflicts: `paths` each conflicting file; `written` true when
+    --write-conflicts put the markers into the working tree (uncommitted)."""
+
+    KIND: ClassVar[str] = CONFLICT
+    paths: list = field(default_factory=list)
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class Undone(Event):
+    """undo: `reverted` (the Workbench commit) reverted by the new commit `commit`."""
+
+    KIND: ClassVar[str] = UNDONE
+    commit: str = ""
+    reverted: str = ""
+
+
 CLASSES: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (StepStarted, StepProgress, Token, StepDone, StepFailed, GateReached,
                               Finished, StatusChanged, FindingsChanged, SpecVersionAdded, Approved,
-                              Rejected, SteppedBack)
+                              Rejected, SteppedBack, MergePlanned, Conflict, Undone)
 }
 KINDS: tuple[str, ...] = tuple(CLASSES)
 

@@ -343,3 +343,34 @@ def cleanup_temp_files(root: Path) -> list[Path]:
                 except OSError:
                     pass
     return removed
+
+
+def remove_file(root: Path, rel: str) -> bool:
+    """Remove one file of a project (evolve, undo); the same checks as `write_file`: the
+    path is checked as text, every parent opened with O_NOFOLLOW relative to the last, and
+    the name unlinked in its directory (a symlink there is removed, never followed).
+    Returns False when there was nothing to remove; a directory is refused."""
+    p = check_relative(rel)
+    root_real = Path(os.path.realpath(os.fspath(root)))
+    fds: list[int] = []
+    try:
+        fds.append(_open_root(root_real, create=False))
+        for i, part in enumerate(p.parts[:-1]):
+            shown = "/".join(p.parts[: i + 1])
+            try:
+                fds.append(_open_dir_nofollow(fds[-1], part, rel, shown, create=False))
+            except FileNotFoundError:
+                return False
+        try:
+            st = os.stat(p.name, dir_fd=fds[-1], follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            raise _refuse(rel, "is a directory")
+        try:
+            os.unlink(p.name, dir_fd=fds[-1])
+        except OSError as e:
+            raise _os_error(e, f"cannot remove {rel}") from None
+        return True
+    finally:
+        _close_all(fds)
