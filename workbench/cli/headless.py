@@ -314,6 +314,11 @@ def cmd_resume(args) -> int:
         spec = load_spec(args.spec)  # parse errors: exit 2; validation happens in review
         service.revise_spec(session["id"], spec.raw.decode("utf-8"))
         console.print(f"spec replaced from {_esc(args.spec)} ({spec.sha256[:12]})", highlight=False)
+    if getattr(args, "restore", None) is not None:  # a spec version made the newest again
+        from workbench.lifecycle.versions import restore
+
+        v = restore(service, session["id"], args.restore)
+        console.print(f"spec v{args.restore} restored as v{v['version']} ({v['sha256'][:12]})", highlight=False)
     return _drive(service, session["id"], args.yes, console, approve=args.approve,
                   as_json=getattr(args, "json", False))
 
@@ -347,6 +352,10 @@ def cmd_show(args) -> int:
             mark = "model" if f.model_owned else ""
             print(shown(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}"))
         print(f"{len(plan.files)} files, {plan.total_bytes:,} bytes, sha256 {plan.sha256}")
+    elif what == "versions":
+        from workbench.cli.evolve_cmd import show_versions
+
+        show_versions(store, sid, shown)
     elif what in ("files", "tests", "rejected"):
         from workbench.cli.show_cmd import show_part
 

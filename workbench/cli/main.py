@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--approve", metavar="SHA",
                         help="approve only the gate now waiting, and only if its sha256 starts with SHA")
     resume.add_argument("--spec", metavar="FILE", help="replace the session's spec with this file first")
+    resume.add_argument("--restore", metavar="N", type=int,
+                        help="make spec version N the newest again first (workbench show SESSION versions)")
     resume.add_argument("--no-review", action="store_true",
                         help="go on without the Reviewer agent (recorded in the audit log)")
     resume.add_argument("--allow-unsandboxed", action="store_true",
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
     show.add_argument("what", nargs="?", default="steps",
                       choices=["steps", "spec", "analysis", "findings", "plan", "files", "tests",
-                               "rejected"])
+                               "rejected", "versions"])
 
     findings = sub.add_parser(
         "findings", help="list a session's review findings; apply or dismiss them",
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    for module in ("models_cmd", "audit_cmd", "metrics_cmd", "doctor_cmd", "validate_cmd"):
+    for module in ("models_cmd", "audit_cmd", "metrics_cmd", "doctor_cmd", "validate_cmd", "evolve_cmd"):
         mod = _optional(module)
         if mod is not None:
             mod.register(sub)
