@@ -301,3 +301,11 @@ def dirty_paths(root: Path) -> list[str]:
     """Uncommitted changes, untracked files included (ignored files are not)."""
     out = git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"], Path(root)).stdout
     return sorted({rec[3:].decode("utf-8", "replace") for rec in out.split(b"\0") if len(rec) > 3})
+
+
+def forget(root: Path, paths: list[str]) -> None:
+    """Drop removed files from the index before `git.commit_all` (which only adds), so the
+    commit records their removal (`update-index --force-remove`: plumbing, no hook)."""
+    if paths:
+        git(["update-index", "-z", "--force-remove", "--stdin"], Path(root),
+            input=b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths))

@@ -541,6 +541,7 @@ class EvolveService:
         write_file(root, ".workbench/manifest.json", json.dumps({
             **self.store.chain_manifest(sid), "spec_sha256": gen.spec.sha256,
             "spec_version": gen.project_version, "workbench": _version()}, indent=2, sort_keys=True) + "\n")
+        base_mod.forget(root, [f.path for f in changed if f.result is None])
         subject = f"Evolve {gen.spec.name} to spec v{gen.project_version}"
         sha = git.commit_all(root, subject, step=EVOLVE_STEP, session_id=sid,
                              audit=self.store.chain_manifest(sid))
