@@ -19,6 +19,7 @@ from ui_support import fixed_clock_store, wait_for
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.backend import Backend
 from workbench.ui.screens.findings import FindingsScreen
+from workbench.ui.screens.folder import FolderScreen
 from workbench.ui.screens.gate import ApprovalScreen
 from workbench.ui.screens.models import ModelsScreen
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.needs_engine
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 STATES = ("start", "drafted", "invalid", "approve_spec", "preview", "approve_plan", "done", "models",
-          "findings")
+          "findings", "folder")
 SNAP_OUT = Path("/tmp/workbench-snapshots")
 FIXED_SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -59,8 +60,11 @@ def make_app(size_name: str, state: str) -> WorkbenchApp:
     out = SNAP_OUT / f"{state}-{size_name}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    backend = Backend(store_factory=fixed_clock_store)
-    return WorkbenchApp(backend, out_dir=out)
+    # (a fixed config path: the Models screen names it; it is never created)
+    backend = Backend(store_factory=fixed_clock_store, config_path=SNAP_OUT / "config.toml")
+    app = WorkbenchApp(backend, out_dir=out)
+    app.ask_folder = state == "folder"  # (as a plain `workbench` does, offering `out`)
+    return app
 
 
 async def drive(pilot, state: str) -> None:
@@ -76,6 +80,9 @@ async def drive(pilot, state: str) -> None:
     app.chat.input.value = "convert csv files to json"
     app.chat.input.focus()
     await pilot.press("enter")
+    if state == "folder":
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FolderScreen))
+        return
     assert await wait_for(pilot, lambda: app.waiting_gate is not None and not app.busy)
     if state == "drafted":
         app.action_show_pane("spec")

@@ -64,8 +64,7 @@ class FolderScreen(ModalScreen[FolderChoice | None]):
             yield Input(str(self.suggested), id="folder-input")
             yield Static("", id="folder-note")
             yield Checkbox("", False, id="folder-context")
-            yield Static("Enter to start drafting · Tab, Space to tick · Esc to go back",
-                         id="folder-help")
+            yield Static("", id="folder-help")
 
     def on_mount(self) -> None:
         if getattr(self.app, "cursor_blink", True) is False:
@@ -82,6 +81,9 @@ class FolderScreen(ModalScreen[FolderChoice | None]):
         box = self.query_one("#folder-context", Checkbox)
         repo = git_root(path) if path is not None else None
         box.display = repo is not None
+        tick = " · Tab, then Space, to tick" if repo is not None else ""
+        self.query_one("#folder-help", Static).update(
+            Text(f"Enter to start drafting{tick} · Esc to go back to the request"))
         if repo is not None:
             box.label = Text(f"Read {repo}'s README.md and pyproject.toml as context for the agent")
         if path is None:
