@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.safety import fs
+
 EXIT_OK, EXIT_BAD = 0, 1
 EXPORT_FIELDS = ("id", "ts", "session_id", "actor", "step", "action", "summary", "payload",
                  "tokens", "cost", "prev_hash", "hash")
@@ -253,8 +255,7 @@ def csv_cell(value):
 def _export(store, args) -> int:
     events = store.iter_events(**_filters(args))
     try:
-        out = (open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - or stdout
-               if args.output else sys.stdout)
+        out = fs.open_for_writing(args.output, newline="") if args.output else sys.stdout
     except OSError as exc:
         from workbench.errors import UsageError
 

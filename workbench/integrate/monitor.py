@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import StepFailed
+from workbench.safety import fs
 
 COPY_EXCLUDE = (".git", "workbench.db*", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache")
 
@@ -188,10 +189,7 @@ class TreeGuard:
 
 def copy_tree(src: Path, dst: Path) -> Path:
     """A throwaway copy of the project (no .git, no database) for generated code to run in."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(*COPY_EXCLUDE))
-    return dst
+    return fs.copy_tree(src, dst, ignore=shutil.ignore_patterns(*COPY_EXCLUDE))
 
 
 def _skipped(kind: str, why: str) -> CheckResult:
@@ -210,7 +208,7 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
 
     with tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-tests")) as tmp:
         root = Path(tmp) / "project"
-        root.mkdir()
+        fs.make_dir(root)
         for path, f in plan.files.items():
             write_file(root, path, f.content, f.mode)
         if template == "bash-cli":
@@ -239,7 +237,7 @@ def _venv_with_workbench_tools(venv: Path) -> Path:
     py = venv / "bin" / "python"
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "_workbench_tools.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    fs.write_text(Path(site, "_workbench_tools.pth"), sysconfig.get_path("purelib") + "\n")
     return py
 
 

@@ -24,11 +24,11 @@ import json
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.errors import UsageError, WorkbenchError
+from workbench.safety import fs
 from workbench.safety.paths import fsync_path as _fsync_path
 from workbench.safety.paths import write_file
 from workbench.scaffold.plan import Plan
@@ -73,7 +73,7 @@ def cleanup_leftovers(parent: Path) -> list[Path]:
             continue
         if _pid_alive(int(m.group(1))):
             continue
-        shutil.rmtree(p, ignore_errors=True)
+        fs.remove_tree(p, ignore_errors=True)
         if not p.exists():
             removed.append(p)
     return removed
@@ -109,7 +109,7 @@ def apply_plan(plan: Plan, target: Path) -> Path:
     check_target(target)
     parent = target.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        fs.make_dirs(parent)
     except OSError as exc:
         raise UsageError(f"{parent}: cannot create it: {exc.strerror}") from None
     if not parent.is_dir():
@@ -120,7 +120,7 @@ def apply_plan(plan: Plan, target: Path) -> Path:
 
     tmp = parent / f".{target.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        os.mkdir(tmp, 0o755)
+        fs.make_dir(tmp, 0o755)
     except OSError as exc:
         if target.is_dir():  # a parent we may not write, around a target we may
             return _apply_in_place(plan, target)
@@ -135,17 +135,17 @@ def apply_plan(plan: Plan, target: Path) -> Path:
             except OSError:
                 pass
         try:
-            os.rename(tmp, target)  # onto a missing or an empty directory: atomic
+            fs.rename(tmp, target)  # onto a missing or an empty directory: atomic
         except OSError as exc:
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise UsageError(f"{target}: exists and is not empty; choose a new or empty directory") from None
             if existed and exc.errno in _IN_PLACE_ERRNOS:
-                shutil.rmtree(tmp, ignore_errors=True)
+                fs.remove_tree(tmp, ignore_errors=True)
                 return _apply_in_place(plan, target)
             raise WorkbenchError(f"{target}: cannot move the project into place: {exc.strerror}") from None
         _fsync_path(parent, directory=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        fs.remove_tree(tmp, ignore_errors=True)
         raise
     return target
 
@@ -179,7 +179,7 @@ def _apply_in_place(plan: Plan, target: Path) -> Path:
     name = f"{INPLACE_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     build = target / name
     try:
-        os.mkdir(build, 0o755)
+        fs.make_dir(build, 0o755)
     except OSError as exc:
         raise UsageError(f"{target}: cannot write there: {exc.strerror}") from None
     try:
@@ -191,7 +191,7 @@ def _apply_in_place(plan: Plan, target: Path) -> Path:
         write_file(target, JOURNAL, json.dumps(journal, indent=1) + "\n", 0o600)
         _fsync_path(target, directory=True)
     except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
+        fs.remove_tree(build, ignore_errors=True)
         raise
     _finish_in_place(target, build, entries)
     return target
@@ -207,13 +207,13 @@ def _finish_in_place(target: Path, build: Path, entries: list[str]) -> None:
             raise WorkbenchError(f"{dest}: appeared while the project was moved into place; "
                                  f"the rest is kept in {build} (see {target / JOURNAL})")
         try:
-            os.rename(src, dest)
+            fs.rename(src, dest)
         except OSError as exc:
             raise WorkbenchError(f"{target}: cannot move {entry} into place: {exc.strerror}; "
                                  f"`workbench resume` finishes it") from None
     _fsync_path(target, directory=True)
-    shutil.rmtree(build, ignore_errors=True)
-    os.unlink(target / JOURNAL)
+    fs.remove_tree(build, ignore_errors=True)
+    fs.remove_file(target / JOURNAL)
     _fsync_path(target, directory=True)
 
 
@@ -244,7 +244,7 @@ def recover_target(target: Path) -> bool:
     for p in list(target.iterdir()):
         m = _INPLACE_RE.match(p.name)
         if m and p.is_dir() and not p.is_symlink() and not _pid_alive(int(m.group(1))):
-            shutil.rmtree(p, ignore_errors=True)
+            fs.remove_tree(p, ignore_errors=True)
     return False
 
 

@@ -8,12 +8,12 @@ import keyword
 import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from workbench.errors import UsageError
+from workbench.safety import fs
 
 MAX_SPEC_BYTES = 1_000_000
 OPTION_TYPES = ("str", "int", "float", "path", "choice", "flag")
@@ -395,4 +395,4 @@ class UsageErrorNoLine(UsageError):
 
 def write_spec(spec: Spec, path: str | os.PathLike[str]) -> None:
     """Write a spec back exactly as its bytes (a round trip changes nothing)."""
-    Path(path).write_bytes(spec.raw)
+    fs.write_bytes(path, spec.raw)

@@ -21,6 +21,7 @@ from typing import Any
 from workbench import paths
 from workbench.errors import WorkbenchError
 from workbench.lifecycle.events import Event
+from workbench.safety.fs import make_dirs
 
 OFFLINE = "offline"
 
@@ -185,7 +186,7 @@ class Backend:
         try:
             if self.store is None:
                 path = self.db_path or paths.db_path()
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(path.parent)
                 if self.store_factory is not None:
                     self.store = self.store_factory(path)
                 else:
