@@ -29,12 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import UsageError
+from workbench.lifecycle.steps import STEP_IDS
 
-STEP_IDS = (
-    "request", "analysis", "spec", "review", "approval", "implementation", "structure",
-    "dependencies", "configuration", "tests", "docs", "git", "cicd", "codespace", "deploy",
-    "monitor",
-)
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MODEL_KEYS = ("model", "api_base", "api_key_env", "fallbacks", "timeout")

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.lifecycle.steps import agent_actor
 from workbench.llm.base import SEVERITIES, AgentContext, Finding
 from workbench.llm.registry import ModelTarget
 
@@ -523,10 +524,7 @@ class ModelAgents:
 
     @staticmethod
     def _actor(step: str) -> str:
-        from workbench.llm.registry import ROLE_OF_STEP
-
-        role = ROLE_OF_STEP.get(step, "tool_builder")
-        return f"agent:{role}"
+        return agent_actor(step)
 
     # -- Tool Builder ---------------------------------------------------------
     def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from workbench.config import Config, ModelConfig
 from workbench.errors import UsageError
+from workbench.lifecycle.steps import MODEL_STEPS, ROLE_OF_STEP  # noqa: F401 - ROLE_OF_STEP re-exported
 
 OFFLINE = "offline"
 
@@ -64,38 +65,12 @@ KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "hosted_vllm", "lm_studio", "llama
 OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
-# Which role (and so which system prompt) acts at each step.
-ROLE_OF_STEP = {
-    "analysis": "tool_builder",
-    "spec": "tool_builder",
-    "implementation": "tool_builder",
-    "tests": "tool_builder",
-    "review": "reviewer",
-    "git": "infrastructure",
-    "cicd": "infrastructure",
-    "codespace": "infrastructure",
-    "deploy": "infrastructure",
-    "monitor": "learning",
-}
-
 
 def model_steps() -> tuple[str, ...]:
     """The steps at which the engine really asks an agent (so a model) for work, in
-    lifecycle order: read from the engine's code (`provider.for_step("…")` calls), so
-    the list cannot drift from what runs (`monitor` calls none; `tests` does, to repair)."""
-    import importlib.util
-    import re
-
-    from workbench.config import STEP_IDS
-
-    spec = importlib.util.find_spec("workbench.lifecycle.engine")
-    try:
-        with open(spec.origin, encoding="utf-8") as fh:  # type: ignore[union-attr]
-            source = fh.read()
-    except (OSError, AttributeError):
-        return ("analysis", "spec", "review", "implementation", "tests")
-    used = set(re.findall(r"provider\.for_step\(\s*[\"'](\w+)[\"']\s*\)", source))
-    return tuple(s for s in STEP_IDS if s in used)
+    lifecycle order: the step table's `calls_model` (`monitor` calls none; `tests` does, to
+    repair), which tests/unit/test_step_table.py checks against the handlers' code."""
+    return MODEL_STEPS
 
 
 def provider_of(model_id: str) -> str:

@@ -23,14 +23,13 @@ from pathlib import Path, PurePosixPath
 
 from workbench import paths
 from workbench.errors import UsageError, WorkbenchError
+from workbench.lifecycle.steps import FILE_STEPS, INTEGRATION_FILE_STEPS
+from workbench.lifecycle.steps import SCAFFOLD_STEPS as _SCAFFOLD_STEPS
 
-#: The steps a template file can belong to, in lifecycle order.
-FILE_STEPS = (
-    "structure", "dependencies", "configuration", "tests", "docs", "cicd", "codespace", "deploy",
-)
+#: FILE_STEPS: the steps a template file can belong to, in lifecycle order (the step table's).
 #: The steps rendered before the apply gate; the others are added to an existing project.
-SCAFFOLD_STEPS = frozenset(FILE_STEPS[:5])
-INTEGRATE_STEPS = frozenset(FILE_STEPS[5:])
+SCAFFOLD_STEPS = frozenset(_SCAFFOLD_STEPS)
+INTEGRATE_STEPS = frozenset(INTEGRATION_FILE_STEPS)
 
 
 class TemplateError(WorkbenchError):

@@ -34,11 +34,16 @@ from workbench.lifecycle.steps import (
     BY_ID,
     DONE,
     FAILED,
+    LEARNING,
     PENDING,
+    PLAN_STEPS,
+    REVIEWER,
     RUNNING,
     STEP_IDS,
     STEPS,
+    TOOL_BUILDER,
     WAITING,
+    steps_of,
 )
 from workbench.ui.backend import (
     OFFLINE,
@@ -59,8 +64,7 @@ from workbench.ui.widgets.stepper import Stepper
 
 PANES = ("chat", "spec", "preview", "audit")
 PANE_TITLES = {"chat": "Chat", "spec": "Spec", "preview": "Preview", "audit": "Audit log"}
-AGENT_STEPS = ("analysis", "spec", "review", "implementation", "tests", "monitor")
-PLAN_STEPS = ("implementation", "structure", "dependencies", "configuration", "tests", "docs")
+AGENT_STEPS = steps_of(TOOL_BUILDER, REVIEWER, LEARNING)  # the steps an agent reports on in the chat
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 FLUSH_INTERVAL = 1 / 20  # tokens are drawn at up to 20 fps: smooth, with few relayouts
 # While a reply streams, drawing it may take at most this share of the UI thread's CPU;

@@ -21,6 +21,7 @@ from typing import Any
 from workbench import paths
 from workbench.errors import WorkbenchError
 from workbench.lifecycle.events import Event
+from workbench.lifecycle.steps import MODEL_STEPS
 from workbench.safety.fs import make_dirs
 
 OFFLINE = "offline"
@@ -171,7 +172,7 @@ class Backend:
 
     def uses_litellm(self) -> bool:
         names = {self.session_model, *self.provider.overrides.values()}
-        names |= {self.model_for(step) for step in ("analysis", "spec", "review", "implementation")}
+        names |= {self.model_for(step) for step in MODEL_STEPS}
         return bool(names - {OFFLINE})
 
     def notes(self) -> list[str]:

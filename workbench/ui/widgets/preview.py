@@ -14,8 +14,10 @@ from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.widgets import Label, Static, Tree
 
+from workbench.lifecycle.steps import INTEGRATION_FILE_STEPS
+
 MAX_PREVIEW_CHARS = 200_000
-LATER_STEPS = ("cicd", "codespace", "deploy")  # written and committed by the integrate steps
+LATER_STEPS = INTEGRATION_FILE_STEPS  # written and committed by the integrate steps
 LEXERS = {
     ".py": "python", ".toml": "toml", ".md": "markdown", ".yml": "yaml", ".yaml": "yaml",
     ".json": "json", ".sh": "bash", ".bats": "bash", ".cfg": "ini", ".ini": "ini",

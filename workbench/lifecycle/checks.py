@@ -1,0 +1,60 @@
+"""The sandboxed checks the steps run on throwaway copies: the guard of the real tree around
+them, and the monitor's install, started ahead once the project is applied."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+
+from workbench.integrate import monitor
+
+
+def guard_verified(store, sid: str, guard: monitor.TreeGuard, after_what: str, check=None):
+    """Run `check()` (if any), then verify the real tree is what Workbench wrote; a
+    change (seen by the check or after it) is audited and fails the step naming it."""
+    try:
+        result = check() if check is not None else None
+        guard.verify(after_what)
+    except monitor.TreeChanged as exc:
+        store.audit(sid, "workbench", guard.step, "tree_changed", exc.reason,
+                    payload={"root": str(guard.root)})
+        raise
+    return result
+
+
+class WorkAhead:
+    """The monitor's virtualenv and install, made in the background from the apply on
+    (session id -> Future of monitor.PreparedEnv); taken by the monitor step."""
+
+    def __init__(self, options):
+        self.options = options
+        self._futures: dict[str, Future] = {}
+
+    def start(self, sid: str, root: Path, spec) -> None:
+        """Start the monitor's install now, so it overlaps committing and validating CI."""
+        monitor.discard(self._futures.pop(sid, None))
+        if self.options.run_monitor and spec.template != "bash-cli":
+            self._futures[sid] = monitor.prepare_in_background(
+                root, self.options, dependencies=spec.data.get("dependencies") or [])
+
+    def take(self, sid: str):
+        """The prepared environment (None: none was started, or it failed to install)."""
+        future = self._futures.pop(sid, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=self.options.test_timeout + 60)
+        except Exception:  # noqa: BLE001 - the monitor installs again and reports what fails
+            return None
+
+    def close(self) -> None:
+        """Drop what no step took (its temporary files go)."""
+        for sid in list(self._futures):
+            monitor.discard(self._futures.pop(sid))
+
+
+def work_ahead(engine) -> WorkAhead:
+    """The engine's work ahead, made when a step first needs it."""
+    if engine.work_ahead is None:
+        engine.work_ahead = WorkAhead(engine.options)
+    return engine.work_ahead
