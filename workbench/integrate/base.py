@@ -32,9 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import UsageError, WorkbenchError
+from workbench.lifecycle.steps import INTEGRATION_FILE_STEPS
+from workbench.safety import fs
 
 BASE_REF = "refs/workbench/base"
-INTEGRATION_STEPS = ("cicd", "codespace", "deploy")
+INTEGRATION_STEPS = INTEGRATION_FILE_STEPS
 #: Files Workbench rewrites on every commit (the audit manifest): never merged.
 BOOKKEEPING = frozenset({".workbench/manifest.json"})
 
@@ -142,11 +144,11 @@ def write_tree(root: Path, files: dict[str, tuple[str, int]]) -> str:
     with tempfile.TemporaryDirectory(prefix="workbench-base-") as tmp:
         paths = sorted(files)
         blob_dir = Path(tmp) / "blobs"
-        blob_dir.mkdir()
+        fs.make_dir(blob_dir)
         names = []
         for i, path in enumerate(paths):  # outside the project: a scratch copy for hash-object
             name = blob_dir / str(i)
-            name.write_bytes(files[path][0].encode("utf-8", "surrogateescape"))
+            fs.write_bytes(name, files[path][0].encode("utf-8", "surrogateescape"))
             names.append(str(name))
         shas = git(["hash-object", "-w", "--no-filters", "--stdin-paths"], root,
                    input=("\n".join(names) + "\n").encode()).stdout.decode().split() if names else []

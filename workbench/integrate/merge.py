@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.integrate.base import GitFailed, git
+from workbench.safety import fs
 
 Entry = tuple[str, int]  # (text, mode)
 
@@ -99,7 +100,7 @@ def merge_file(base: str, ours: str, theirs: str, *, cwd: Path | None = None,
         names = []
         for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
             p = Path(tmp) / name
-            p.write_bytes(text.encode("utf-8", "surrogateescape"))
+            fs.write_bytes(p, text.encode("utf-8", "surrogateescape"))
             names.append(str(p))
         args = ["merge-file", "-p"]
         for label in labels:
