@@ -49,6 +49,9 @@ EXPECTED = {
     "bench_audit.py": ("Audit", "append, verify and the newest page of a million events"),
     "bench_cli.py": ("Startup and `workbench new`",
                      "`workbench --version`; a full offline `workbench new` vs the work inside it"),
+    "bench_evolve.py": ("`workbench evolve`",
+                        "an offline evolve of a ten-command project vs its floor (render, git merge-file, "
+                        "commit, the project's tests)"),
     "bench_gateway.py": ("Gateway", "20,000 tokens through the gateway vs a bare LiteLLM loop"),
     "bench_tui.py": ("TUI", ("first frame vs a bare Textual app; a keystroke on a 5,000-line "
                              "spec; chat at 1,000 tokens/s; the audit pane on a million events; "
