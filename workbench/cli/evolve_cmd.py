@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.errors import EXIT_GATE, EXIT_OK, UsageError, WorkbenchError
+from workbench.errors import EXIT_GATE, EXIT_OK, WorkbenchError
 
 
 def register(sub) -> None:
@@ -166,15 +166,3 @@ def cmd_diff(args) -> int:
     session = headless._service(store, agents=False).find(args.session)
     sys.stdout.write(diff_versions(store, session["id"], args.a, args.b))
     return EXIT_OK
-
-
-def show_versions(store, sid: str, shown=str) -> None:
-    """`workbench show SID versions`: every spec version, what changed from the one before."""
-    from workbench.lifecycle.versions import list_versions
-
-    rows = list_versions(store, sid)
-    if not rows:
-        raise UsageError(f"session {sid[:12]} has no spec yet")
-    for r in rows:
-        print(shown(f"v{r['version']:<3} {r['sha256'][:12]}  {r['source']:<8} {r['actor']:<22} "
-                    f"{r['created']}  {r['change']}"))

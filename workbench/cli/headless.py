@@ -353,7 +353,7 @@ def cmd_show(args) -> int:
             print(shown(f"{f.step:<14} {len(f.content.encode()):>8,}  {mark:<5}  {path}"))
         print(f"{len(plan.files)} files, {plan.total_bytes:,} bytes, sha256 {plan.sha256}")
     elif what == "versions":
-        from workbench.cli.evolve_cmd import show_versions
+        from workbench.cli.show_cmd import show_versions
 
         show_versions(store, sid, shown)
     elif what in ("files", "tests", "rejected"):

@@ -61,3 +61,15 @@ def _rejected(store, sid: str, shown) -> None:
     for v in kept:
         print(shown(f"=== spec v{v['version']} is a rejected draft kept to fix: `workbench show {sid[:12]} "
                     f"spec` (the latest version), then `workbench resume {sid[:12]} --spec FILE` ==="))
+
+
+def show_versions(store, sid: str, shown=str) -> None:
+    """`workbench show SID versions`: every spec version, what changed from the one before."""
+    from workbench.lifecycle.versions import list_versions
+
+    rows = list_versions(store, sid)
+    if not rows:
+        raise UsageError(f"session {sid[:12]} has no spec yet")
+    for r in rows:
+        print(shown(f"v{r['version']:<3} {r['sha256'][:12]}  {r['source']:<8} {r['actor']:<22} "
+                    f"{r['created']}  {r['change']}"))

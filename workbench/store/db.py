@@ -38,6 +38,7 @@ from workbench.errors import UsageError, WorkbenchError
 from workbench.store import audit as _audit
 from workbench.store.audit import GENESIS, VerifyResult, event_hash
 from workbench.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from workbench.store.timeutil import iso, parse_ts  # noqa: F401 - parse_ts re-exported
 
 SESSION_FIELDS = ("request", "out_dir", "template", "model", "status", "current_step")
 _EVENT_COLS = (
@@ -111,15 +112,7 @@ class StoreBusy(WorkbenchError):
     """Another process held the write lock for longer than we are willing to wait."""
 
 
-def _iso(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_ts(value: str) -> datetime:
-    """Parse a stored timestamp."""
-    return datetime.fromisoformat(value)
+_iso = iso  # the time helpers live in store/timeutil.py (parse_ts is re-exported here)
 
 
 _REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)

@@ -32,7 +32,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from workbench.store.audit import line_edit_distance
-from workbench.store.db import parse_ts
+from workbench.store.timeutil import parse_ts
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.store.db import Store
