@@ -224,3 +224,22 @@ def test_disk_filling_up_while_writing_the_project(tiny_disk, wb_home):
     assert "disk is full" in text.lower() or "no space left" in text.lower(), text
     assert not out.exists() or os.listdir(out) == [], "no half-written project"
     assert [p for p in os.listdir(tiny_disk) if p != "proj"] == [], "no temp files left"
+
+
+@pytest.mark.parametrize("command", ["validate", "new"])
+def test_a_fifo_or_a_device_as_the_spec_is_refused_at_once(tmp_path, wb_home, command):
+    """A FIFO hung `new`, and /dev/zero read gigabytes: only regular files are read."""
+    import time
+
+    fifo = tmp_path / "pipe.spec.md"
+    os.mkfifo(fifo)
+    for spec, kind in ((fifo, "FIFO"), (Path("/dev/zero"), "character device")):
+        args = [command, str(spec)] if command == "validate" else \
+            ["new", "a tool", "--spec", str(spec), "--out", str(tmp_path / "out"), "--yes"]
+        started = time.perf_counter()
+        r = run_wb(*args, home=wb_home, timeout=60)
+        assert r.returncode == 2
+        _told(r, str(spec), kind)
+        assert time.perf_counter() - started < 30
+    assert not (tmp_path / "out").exists()
+    _no_session(wb_home)
