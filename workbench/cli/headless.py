@@ -293,7 +293,7 @@ def cmd_new(args) -> int:
                         spec_source=str(args.spec) if args.spec else "spec.md")
     provider = service.engine(sid).provider
     console.print(f"session {sid} · model {getattr(provider.for_step('spec'), 'label', 'offline')} · "
-                  f"template {template}", style="dim", highlight=False)
+                  f"template {template}", style="dim", highlight=False, markup=False)
     _notes(provider, console)
     return _drive(service, sid, args.yes, console, as_json=getattr(args, "json", False))
 
