@@ -39,11 +39,21 @@ from pathlib import Path
 from workbench.errors import StepFailed, UsageError, WorkbenchError
 from workbench.identity import human
 from workbench.lifecycle import events as ev
-from workbench.lifecycle.steps import DONE, FAILED, GATE_PLAN, GATE_SPEC, RUNNING, WAITING
+from workbench.lifecycle.steps import (
+    DONE,
+    FAILED,
+    GATE_PLAN,
+    GATE_SPEC,
+    INTEGRATION_FILE_STEPS,
+    RUNNING,
+    SCAFFOLD_STEPS,
+    STEP_IDS,
+    WAITING,
+    index,
+)
 
 EVOLVE_STEP = "evolve"  # the Workbench-Step trailer of an evolve commit
-INTEGRATION_FILE_STEPS = ("cicd", "codespace", "deploy")
-MERGE_STEPS = ("structure", "dependencies", "configuration", "tests")
+MERGE_STEPS = SCAFFOLD_STEPS[: SCAFFOLD_STEPS.index("docs")]  # docs is rendered from the merged bodies
 
 
 @dataclass
@@ -564,7 +574,7 @@ class EvolveService:
         return Outcome("done", sid, message=f"{subject} ({sha[:12]})", data={"commit": sha, "base": base_commit})
 
     def _finish_without_change(self, sid: str, gen: Generation) -> None:
-        for step in ("docs", "git", *INTEGRATION_FILE_STEPS, "monitor"):
+        for step in STEP_IDS[index("docs"):]:
             self._mark(sid, step, DONE, "nothing to change")
         self.store.audit(sid, "workbench", "docs", "evolve_noop", "the project already matches the spec")
         self.store.update_session(sid, status="done")
