@@ -101,14 +101,16 @@ def load_config(path: Path | str | None = None) -> Config:
 
         path = config_path()
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return Config(source=None)
-    except IsADirectoryError:
-        raise UsageError(f"{path}:1: cannot read config: it is a directory") from None
-    except OSError as exc:
-        raise UsageError(f"{path}:1: cannot read config: {exc.strerror or exc}") from None
+    from workbench.spec.model import read_user_file
+
+    # a regular file only, read without blocking and at most 1 MB: a FIFO or a device
+    # named config.toml is one clear error, never a hang
+    try:
+        raw = read_user_file(path, limit=1_000_000, what="a config file")
+    except UsageError as exc:
+        raise UsageError(f"cannot read config: {exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

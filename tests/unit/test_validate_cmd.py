@@ -76,3 +76,21 @@ def test_unreadable_inputs_are_one_error_exit_2(tmp_path):
     notyaml.write_text("---\nname: [unclosed\n---\n")
     r = wb(tmp_path, "validate", str(notyaml))
     assert r.returncode == 2 and "Traceback" not in r.stderr and str(notyaml) in r.stderr
+
+
+def test_an_empty_path_is_named(tmp_path):
+    r = wb(tmp_path, "validate", "")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == "SPEC: empty path (expected a spec file)"
+
+
+def test_a_config_that_is_a_fifo_or_a_directory_is_one_line_never_a_hang(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.mkfifo(home / "config.toml")
+    r = wb(tmp_path, "models")
+    assert r.returncode == 2 and "config.toml: is a FIFO" in r.stderr and "Traceback" not in r.stderr
+    (home / "config.toml").unlink()
+    (home / "config.toml").mkdir()
+    r = wb(tmp_path, "models")
+    assert r.returncode == 2 and "config.toml: is a directory" in r.stderr

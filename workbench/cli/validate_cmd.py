@@ -50,7 +50,7 @@ def check(path: str) -> tuple[list[dict], object | None]:
         return [_as_dict(err)], None
     except UsageError as err:  # not a regular file, too large, unreadable ...
         message = str(err)
-        message = message[len(path) + 2:] if message.startswith(f"{path}: ") else message
+        message = message[len(path) + 2:] if path and message.startswith(f"{path}: ") else message
         return [{"file": path, "line": 0, "field": "", "message": message}], None
     return [_as_dict(e) for e in validation_errors(spec, template_ids())], spec
 
@@ -69,7 +69,8 @@ def run(args) -> int:
         print(shown(f"{args.spec}: valid ({name}, {len(spec.data.get('commands', []))} command(s))"))
         return EXIT_OK
     for e in errors:
-        where = f"{e['file']}:{e['line']}" if e["line"] else e["file"]
+        name = e["file"] or "SPEC"
+        where = f"{name}:{e['line']}" if e["line"] else name
         print(shown(f"{where}: {e['field']}: {e['message']}" if e["field"] else f"{where}: {e['message']}"),
               file=sys.stderr)
     print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
