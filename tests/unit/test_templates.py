@@ -373,3 +373,13 @@ def test_bats_tests_of_a_command_without_parameters_compare_something(tmp_path):
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout
     assert "expected=$(printf '%s\\n' 0)" in bats.read_text("utf-8")
+
+
+@pytest.mark.parametrize("fixture", ["python-interface.spec.md", "bash-interface.spec.md"])
+def test_readme_says_a_path_takes_dash_for_standard_io(fixture):
+    """Every path argument and option's row in the README says `-` is standard input/output."""
+    spec = load_spec(Path(__file__).parents[1] / "fixtures" / "specs" / fixture)
+    readme = render_plan(spec).files["README.md"].content
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "| path" in line]
+    assert rows, "the fixture has path parameters"
+    assert all("`-` for standard input/output" in row for row in rows), rows
