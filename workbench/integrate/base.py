@@ -250,6 +250,63 @@ def read(root: Path) -> Base:
     return _fallback(root)
 
 
+BASE_TREE = "Workbench-Base-Tree"  # a trailer of evolve and undo commits: the base they set
+
+
+def base_trailers(tree: str, spec_version: int, spec_sha256: str, template: str = "") -> dict[str, str]:
+    """The trailers a project commit carries when it moves the base (evolve, undo): the
+    base's tree and spec, so a crash between the commit and `record` can be repaired."""
+    return {BASE_TREE: tree, "Workbench-Base-Spec-Version": str(spec_version),
+            "Workbench-Base-Spec-Sha256": spec_sha256, "Workbench-Base-Template": template}
+
+
+def repair(root: Path) -> str | None:
+    """Bring refs/workbench/base up to the newest Workbench commit that set a base when a
+    crash (kill -9) came between that commit and the base update; returns what was done
+    (None: the ref is current). Only the newest base-setting commit on HEAD's first-parent
+    history counts (an evolve or undo commit with a `Workbench-Base-Tree` trailer, or a
+    commit of `new`); an older evolve without the trailer is left alone, and so is a ref
+    already at that commit or past it."""
+    root = Path(root)
+    if rev(root, "HEAD") is None:
+        return None
+    newest = None
+    for sha, t in reversed(_workbench_commits(root)):
+        step = t.get("Workbench-Step")
+        if BASE_TREE in t or step in NEW_STEPS or step == "evolve":
+            newest = (sha, t)
+            break
+    if newest is None:
+        return None
+    sha, t = newest
+    if BASE_TREE not in t and t.get("Workbench-Step") not in NEW_STEPS:
+        return None  # an evolve made before the trailer existed: nothing to repair from
+    tip = rev(root, BASE_REF)
+    if tip is not None:
+        at = parse_trailers(commit_message(root, tip)).get("Workbench-Commit", "")
+        if at == sha or (at and git(["merge-base", "--is-ancestor", sha, at], root, check=False).returncode == 0):
+            return None
+        tip_tree = git(["rev-parse", f"{tip}^{{tree}}"], root).stdout.decode().strip()
+        if BASE_TREE in t and tip_tree == t[BASE_TREE]:
+            return None
+    if BASE_TREE not in t:
+        new = record_commit(root, sha, t.get("Workbench-Session", ""))
+    else:
+        if git(["cat-file", "-e", f"{t[BASE_TREE]}^{{tree}}"], root, check=False).returncode != 0:
+            raise GitFailed(f"{root}: commit {sha[:12]} names the base tree {t[BASE_TREE][:12]}, which the "
+                            "repository does not have")
+        v = t.get("Workbench-Base-Spec-Version", "1")
+        new = record(root, {}, name=root.name, spec_version=int(v) if v.isdigit() else 1,
+                     spec_sha256=t.get("Workbench-Base-Spec-Sha256", ""),
+                     session_id=t.get("Workbench-Session", ""), template=t.get("Workbench-Base-Template", ""),
+                     project_commit=sha,
+                     tree=t[BASE_TREE])
+    if new == tip:
+        return None
+    return (f"{BASE_REF} lagged behind {sha[:12]} (an interrupted run stopped between its commit and the "
+            f"base update): moved to {new[:12]}, the base that commit set")
+
+
 def _workbench_commits(root: Path) -> list[tuple[str, dict[str, str]]]:
     """Workbench's commits on HEAD's first-parent history, oldest first, with their trailers."""
     out = git(["log", "--first-parent", "--reverse", "--format=%H%x1f%B%x1e", "HEAD"], root,

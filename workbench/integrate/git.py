@@ -51,7 +51,7 @@ def init(root: Path) -> None:
     # for their commits; Workbench's commits are protected by the environment above.
 
 
-def trailers(step: str, session_id: str, audit: dict | None = None) -> str:
+def trailers(step: str, session_id: str, audit: dict | None = None, extra: dict | None = None) -> str:
     """The commit trailers. `audit` (a `Store.chain_manifest`) adds the session's audit
     head: the hash of its newest event and its event count, so `workbench audit verify
     --project DIR` can check that the log still holds what each commit saw."""
@@ -61,6 +61,8 @@ def trailers(step: str, session_id: str, audit: dict | None = None) -> str:
     if audit is not None:
         text += (f"Workbench-Audit-Head: {audit['session_head_hash']}\n"
                  f"Workbench-Audit-Count: {int(audit['session_event_count'])}\n")
+    for key, value in (extra or {}).items():  # e.g. Workbench-Base-Tree (integrate.base.repair)
+        text += f"{key}: {value}\n"
     return text
 
 
@@ -118,7 +120,7 @@ def scan_for_secrets(root: Path) -> None:
 
 
 def commit_all(root: Path, subject: str, *, step: str, session_id: str,
-               audit: dict | None = None) -> str:
+               audit: dict | None = None, extra_trailers: dict | None = None) -> str:
     """Stage every file of the project and commit it; return the commit sha. `audit`
     (the session's `chain_manifest`) puts its audit head in the trailers."""
     import git
@@ -136,7 +138,7 @@ def commit_all(root: Path, subject: str, *, step: str, session_id: str,
     repo.index.add(to_add)
     who = human()
     actor = git.Actor(who.name, who.email)
-    message = f"{subject}\n\n{trailers(step, session_id, audit)}"
+    message = f"{subject}\n\n{trailers(step, session_id, audit, extra_trailers)}"
     commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
     from workbench.integrate import base
 

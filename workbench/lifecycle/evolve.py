@@ -32,6 +32,8 @@ diff of each file's merged result against the tree) and the events `merge_planne
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +88,7 @@ class EvolveService:
         self.sessions = SessionService(store, provider_for, on_event, options)
         self.options = options
         self._generations: dict[str, Generation] = {}
+        self._prepared: dict[str, object] = {}  # sid -> Future of a monitor.PreparedEnv
 
     def close(self) -> None:
         self.sessions.close()
@@ -139,6 +142,10 @@ class EvolveService:
             raise UsageError(f"DIR {root}: no such directory")
         if not (root / ".git").exists():
             raise UsageError(f"DIR {root}: not a git repository; evolve works on a project Workbench made")
+        stopped = interrupted(self.store, root)  # an apply killed before its commit: completed, said so
+        if stopped:
+            raise UsageError(stopped)
+        repaired = repair_base(self.store, root)  # a commit whose base update was cut off
         base = base_mod.read(root)  # not a Workbench project: exit 2, said so
         from_tree = spec_file is None and request is None
         dirty = base_mod.dirty_paths(root)
@@ -202,8 +209,9 @@ class EvolveService:
                    f"{base.commit[:12]} ({'refs/workbench/base' if base.source == 'ref' else 'fallback'})")
         self.store.add_spec_version(sid, old_text, old.sha256, "project", "workbench")
         self._mark(sid, "spec", DONE, f"spec v1: the project's spec v{base.spec_version}")
-        if base.note:
-            self.emit(ev.STEP_PROGRESS, sid, "analysis", base.note, notice=True)
+        for note in (repaired, base.note):
+            if note:
+                self.emit(ev.STEP_PROGRESS, sid, "analysis", note, notice=True)
         if new_text is None:
             new_text = self._revise_by_request(sid, engine, old_text, request)
         else:
@@ -278,11 +286,39 @@ class EvolveService:
                 return Outcome("failed", sid, step, message=f"evolve failed at {step}: {reason}")
 
     def _after_spec(self, sid: str, engine, approve: str | None, yes: bool, write_conflicts: bool):
-        from workbench.lifecycle.engine import Outcome
-
         rec = self.record(sid)
         root = Path(rec["root"])
         self._check_unchanged(root, rec, sid)
+        self._prepare_ahead(sid, root)
+        try:
+            return self._merge_check_apply(sid, engine, root, rec, approve, yes, write_conflicts)
+        finally:
+            from workbench.integrate import monitor
+
+            monitor.discard(self._prepared.pop(sid, None))
+
+    def _prepare_ahead(self, sid: str, root: Path) -> None:
+        """The checks' virtualenv and install, started in the background now (from HEAD's
+        tree, clean: `_check_unchanged`) so they overlap the generation and the merge. The
+        checks take it when the merged project's packaging is still what it installed
+        (`monitor.check_project` compares the fingerprints), else they install afresh."""
+        from workbench.integrate import monitor
+
+        options = self._options()
+        if not getattr(options, "run_monitor", True) or sid in self._prepared:
+            return
+        if self.store.get_output(sid, "monitor", "evolve_checked") is not None:
+            return  # checked already (a run resumed at the plan gate): nothing to prepare
+        spec = self.approved_spec(sid)
+        if spec.template != "python-cli":
+            return
+        self._prepared[sid] = monitor.prepare_in_background(root, options,
+                                                            spec.data.get("dependencies") or [])
+
+    def _merge_check_apply(self, sid: str, engine, root: Path, rec: dict, approve: str | None, yes: bool,
+                           write_conflicts: bool):
+        from workbench.lifecycle.engine import Outcome
+
         gen = self.plan(sid)
         merge = gen.merge
         conflicts = [f.path for f in merge.conflicts]
@@ -364,10 +400,12 @@ class EvolveService:
                                             {p: (c, default.files[p].mode) for p, c in owned.items()}, root)
         clean = {p: f.result[0] for p, f in owned_merge.files.items()
                  if f.status != merge_mod.CONFLICT and f.result is not None}
-        try:  # the README says which bodies are still placeholders: it sees the merged bodies
-            rendered = render_plan(spec, overrides=clean)
-        except WorkbenchError:
-            rendered = default
+        rendered = default
+        if any(default.files[p].content != c for p, c in clean.items() if p in default.files):
+            try:  # the README says which bodies are still placeholders: it sees the merged bodies
+                rendered = render_plan(spec, overrides=clean)
+            except WorkbenchError:
+                rendered = default
         theirs = {p: (f.content, f.mode) for p, f in rendered.files.items() if not f.model_owned}
         theirs.update({p: (c, default.files[p].mode) for p, c in owned.items()})
         merge = merge_mod.merge_trees(base.files, ours, theirs, root)
@@ -487,12 +525,14 @@ class EvolveService:
             self._mark(sid, "monitor", RUNNING)
             self.emit(ev.STEP_STARTED, sid, "monitor", "checks of the merged project (sandbox)")
             guard = monitor.TreeGuard(root, "monitor")
+            ahead = self._prepared.pop(sid, None)
+            prepared = _prepared_env(ahead)
             with tempfile.TemporaryDirectory(prefix="workbench-evolve-") as tmp:
                 copy = materialise(root, gen.merge, Path(tmp) / "project")
                 results = monitor.check_project(
                     copy, gen.spec.template, options,
                     on_output=lambda line: self.emit(ev.STEP_PROGRESS, sid, "monitor", line),
-                    dependencies=gen.spec.data.get("dependencies") or [])
+                    prepared=prepared, dependencies=gen.spec.data.get("dependencies") or [])
             guard.verify("the checks of the merged project")
             for r in results:
                 self.store.record_run(sid, "monitor", r.kind, r.command, None if r.skipped else r.exit_code,
@@ -541,29 +581,43 @@ class EvolveService:
         self.store.audit(sid, "workbench", "docs", "plan_applied",
                          f"writing {len(changed)} merged file(s) to {root}",
                          payload={"sha256": gen.merge.sha256, "files": gen.merge.statuses()})
-        for f in changed:
+        # The journal first (durable in the store): a run killed while writing leaves the
+        # tree untouched or, completed from it by the next run, fully written (interrupted()).
+        self.store.put_output(sid, "docs", JOURNAL, json.dumps({
+            "root": str(root), "head": rec["head"], "sha256": gen.merge.sha256,
+            "files": {f.path: (list(f.result) if f.result is not None else None) for f in changed}}))
+        for i, f in enumerate(changed):
             if f.result is None:
                 remove_file(root, f.path)
             else:
                 write_file(root, f.path, f.result[0].encode("utf-8", "surrogateescape"), f.result[1])
+            if i == 0:
+                crash_point("apply")
         self._mark(sid, "docs", DONE, f"{len(changed)} file(s) written: " + ", ".join(
             f"{p} ({s})" for p, s in list(gen.merge.statuses().items())[:6]))
         write_file(root, ".workbench/manifest.json", json.dumps({
             **self.store.chain_manifest(sid), "spec_sha256": gen.spec.sha256,
             "spec_version": gen.project_version, "workbench": _version()}, indent=2, sort_keys=True) + "\n")
         base_mod.forget(root, [f.path for f in changed if f.result is None])
+        # The new base's tree is written (objects only) before the commit, which names it in
+        # its trailers: a crash before the ref moves is repaired by the next run (base.repair).
+        base_tree = base_mod.write_tree(root, {p: v for p, v in gen.theirs.items() if p not in base_mod.BOOKKEEPING})
         subject = f"Evolve {gen.spec.name} to spec v{gen.project_version}"
         sha = git.commit_all(root, subject, step=EVOLVE_STEP, session_id=sid,
-                             audit=self.store.chain_manifest(sid))
+                             audit=self.store.chain_manifest(sid),
+                             extra_trailers=base_mod.base_trailers(base_tree, gen.project_version, gen.spec.sha256,
+                                                                   gen.spec.template))
+        self.store.put_output(sid, "docs", JOURNAL, "")
         self.store.audit(sid, "agent:infrastructure", "git", "commit", f"{sha[:12]} {subject}",
                          payload={"commit": sha})
         self._mark(sid, "git", DONE, f"commit {sha[:12]} {subject}")
         for step in INTEGRATION_FILE_STEPS:
             n = sum(1 for f in changed if theirs_step(gen, f.path) == step)
             self._mark(sid, step, DONE, f"{n} file(s) re-rendered in {sha[:12]}" if n else "unchanged")
-        base_commit = base_mod.record(root, gen.theirs, name=gen.spec.name, spec_version=gen.project_version,
+        crash_point("base")
+        base_commit = base_mod.record(root, {}, name=gen.spec.name, spec_version=gen.project_version,
                                       spec_sha256=gen.spec.sha256, session_id=sid, template=gen.spec.template,
-                                      project_commit=sha)
+                                      project_commit=sha, tree=base_tree)
         self.store.audit(sid, "workbench", "git", "base_recorded",
                          f"refs/workbench/base -> {base_commit[:12]} (spec v{gen.project_version})",
                          payload={"base": base_commit, "commit": sha})
@@ -578,6 +632,85 @@ class EvolveService:
             self._mark(sid, step, DONE, "nothing to change")
         self.store.audit(sid, "workbench", "docs", "evolve_noop", "the project already matches the spec")
         self.store.update_session(sid, status="done")
+
+
+def _prepared_env(future):
+    """The environment prepared ahead, or None (not started, or it failed: the checks
+    then prepare their own)."""
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - the checks install afresh and report what fails
+        return None
+
+
+JOURNAL = "evolve_applying"  # store output (step docs): the files being written, until the commit
+CRASH_ENV = "WORKBENCH_TEST_CRASH_AT"  # tests only: kill -9 this process at a named point
+
+
+def crash_point(name: str) -> None:
+    """For the crash-safety tests: SIGKILL this process here when WORKBENCH_TEST_CRASH_AT
+    names this point ("apply": after the first file is written; "base": after the commit,
+    before the base ref moves; "undo-base": the same in undo). Nothing else reads it."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def interrupted(store, root: Path) -> str | None:
+    """Recover from an evolve killed while writing the project (before its commit).
+
+    Its journal (the merged files, in the store) is found by project. When HEAD is still
+    where that evolve started, every file is written again from it, so the tree is fully
+    applied, uncommitted, and the message says so and what to do; returns it. A journal
+    whose HEAD moved (the commit was made, or the developer committed since) is dropped.
+    Returns None when there was nothing to recover."""
+    from workbench.integrate import base as base_mod
+    from workbench.safety.paths import remove_file, write_file
+
+    root = Path(root)
+    message = None
+    for s in store.list_sessions(limit=200):
+        if s.get("out_dir") != str(root):
+            continue
+        raw = store.get_output(s["id"], "docs", JOURNAL)
+        if not raw:
+            continue
+        journal = json.loads(raw)
+        store.put_output(s["id"], "docs", JOURNAL, "")
+        if s.get("status") != "done":
+            store.update_session(s["id"], status="failed")
+        if journal.get("head") != base_mod.rev(root, "HEAD"):
+            store.audit(s["id"], "workbench", "docs", "journal_dropped",
+                        "an interrupted evolve's journal dropped: HEAD moved since")
+            continue
+        files = journal["files"]
+        for path, entry in files.items():
+            if entry is None:
+                remove_file(root, path)
+            else:
+                write_file(root, path, entry[0].encode("utf-8", "surrogateescape"), int(entry[1]))
+        base_mod.forget(root, [p for p, e in files.items() if e is None])
+        message = (f"DIR {root}: an evolve (session {s['id'][:12]}) was interrupted while writing the project, "
+                   f"before its commit; its {len(files)} merged file(s) are now all written, uncommitted "
+                   f"(git -C {root} status). Keep them: git -C {root} add -A && git -C {root} commit -m ...; "
+                   f"or set them aside: git -C {root} stash -u. Then run evolve again")
+        store.audit(s["id"], "workbench", "docs", "apply_completed",
+                    f"interrupted apply completed from its journal: {len(files)} file(s), uncommitted",
+                    payload={"files": sorted(files), "sha256": journal.get("sha256")})
+        break
+    return message
+
+
+def repair_base(store, root: Path) -> str | None:
+    """refs/workbench/base brought up to the newest Workbench commit when a crash left it
+    behind (integrate.base.repair), audited; returns what was done, or None."""
+    from workbench.integrate import base as base_mod
+
+    repaired = base_mod.repair(Path(root))
+    if repaired:
+        store.audit(None, "workbench", "git", "base_repaired", repaired, payload={"root": str(root)})
+    return repaired
 
 
 def theirs_step(gen: Generation, path: str) -> str | None:

@@ -84,6 +84,12 @@ class Undo:
         root = Path(root).expanduser().resolve()
         if not (root / ".git").exists():
             raise UsageError(f"DIR {root}: not a git repository")
+        from workbench.lifecycle.evolve import interrupted, repair_base
+
+        stopped = interrupted(self.store, root)  # an evolve killed while writing: completed, said so
+        if stopped:
+            raise UsageError(stopped)
+        repair_base(self.store, root)  # a commit whose base update was cut off
         dirty = base_mod.dirty_paths(root)
         if dirty:
             raise UsageError(f"DIR {root}: the working tree has uncommitted changes ({', '.join(dirty[:5])}); "
@@ -125,18 +131,23 @@ class Undo:
                 write_file(plan.root, f.path, f.result[0].encode("utf-8", "surrogateescape"), f.result[1])
         base_mod.forget(plan.root, [f.path for f in plan.changes if f.result is None])
         subject = f'Undo "{plan.subject}"\n\nThis reverts commit {plan.commit}.'
+        earlier = self._earlier_base(plan) if plan.step == "evolve" else None
+        extra = base_mod.base_trailers(*earlier) if earlier else None  # repairable if cut off (base.repair)
         sha = git.commit_all(plan.root, subject, step=UNDO_STEP, session_id=sid,
-                             audit=self.store.chain_manifest(sid))
+                             audit=self.store.chain_manifest(sid), extra_trailers=extra)
         self.store.audit(sid, "agent:infrastructure", UNDO_STEP, "commit", f"{sha[:12]} undo {plan.commit[:12]}",
                          payload={"commit": sha, "reverted": plan.commit})
-        if plan.step == "evolve":
-            self._rewind_base(plan, sid, sha)
+        if earlier:
+            from workbench.lifecycle.evolve import crash_point
+
+            crash_point("undo-base")
+            self._rewind_base(plan, sid, sha, earlier)
         self.on_event(ev.make(ev.UNDONE, sid, None, f"{sha[:12]} reverts {plan.commit[:12]}",
                               commit=sha, reverted=plan.commit))
         return sha
 
-    def _rewind_base(self, plan: UndoPlan, sid: str, sha: str) -> None:
-        """The base goes back to the one before the undone evolve (a new base commit)."""
+    def _earlier_base(self, plan: UndoPlan) -> tuple[str, int, str, str] | None:
+        """The base before the evolve being undone: (tree, spec version, spec sha256, template)."""
         from workbench.integrate import base as base_mod
 
         root = plan.root
@@ -148,9 +159,16 @@ class Undo:
                 prev, pt = chain[i + 1]
                 tree = base_mod.git(["rev-parse", f"{prev}^{{tree}}"], root).stdout.decode().strip()
                 v = pt.get("Workbench-Spec-Version", "1")
-                new = base_mod.record(root, {}, name=root.name, spec_version=int(v) if v.isdigit() else 1,
-                                      spec_sha256=pt.get("Workbench-Spec-Sha256", ""), session_id=sid,
-                                      template=pt.get("Workbench-Template", ""), project_commit=sha, tree=tree)
-                self.store.audit(sid, "workbench", UNDO_STEP, "base_recorded",
-                                 f"refs/workbench/base -> {new[:12]} (back to spec v{v})", payload={"base": new})
-                return
+                return (tree, int(v) if v.isdigit() else 1, pt.get("Workbench-Spec-Sha256", ""),
+                        pt.get("Workbench-Template", ""))
+        return None
+
+    def _rewind_base(self, plan: UndoPlan, sid: str, sha: str, earlier: tuple[str, int, str, str]) -> None:
+        """The base goes back to the one before the undone evolve (a new base commit)."""
+        from workbench.integrate import base as base_mod
+
+        tree, version, spec_sha, template = earlier
+        new = base_mod.record(plan.root, {}, name=plan.root.name, spec_version=version, spec_sha256=spec_sha,
+                              session_id=sid, template=template, project_commit=sha, tree=tree)
+        self.store.audit(sid, "workbench", UNDO_STEP, "base_recorded",
+                         f"refs/workbench/base -> {new[:12]} (back to spec v{version})", payload={"base": new})
