@@ -55,6 +55,7 @@ from workbench.ui.backend import (
 )
 from workbench.ui.commands import WorkbenchCommands
 from workbench.ui.next_steps import done_line, finish_message
+from workbench.ui.screens import hooks as start_hooks
 from workbench.ui.screens.gate import ApprovalScreen, GateInfo
 from workbench.ui.widgets.audit import AuditPane
 from workbench.ui.widgets.chat import ChatPane, ChatTurn
@@ -288,6 +289,7 @@ class WorkbenchApp(App):
         self._show_model()
         self._show_state()
         self.chat.input.focus()  # at once: the first keys typed must not be lost
+        start_hooks.on_start(self)  # the remembered theme, F9, the doctor line (screens/hooks.py)
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
@@ -314,6 +316,7 @@ class WorkbenchApp(App):
             self.call_later(self._resume, self.resume_session)
         else:
             self.call_later(self._mention_sessions)
+            start_hooks.after_backend(self)  # earlier sessions: the start screen first
         try:
             from workbench.scaffold import list_templates
 

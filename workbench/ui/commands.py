@@ -43,6 +43,9 @@ class WorkbenchCommands(Provider):
             (name, self.wb.action_findings if action == "findings"
              else partial(self.wb.run_action, action), help_) for name, action, help_ in ACTIONS
         ]
+        from workbench.ui.screens.hooks import palette_entries
+
+        out += palette_entries(self.wb)  # dashboard, start screen, versions, rewind, projects, themes
         backend = self.wb.backend
         step = self.wb.selected_step()
         for m in backend.models():
