@@ -26,3 +26,13 @@ class Host(App):
 def test_start_screen(snap_compare, size) -> None:
     projects = [{"path": "/home/ada/tools/csv-json", "name": "csv-json", "updated": "2026-01-02T03:04:05Z"}]
     assert snap_compare(Host(lambda: StartScreen(SESSIONS, projects)), terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=list(SIZES))
+def test_dashboard(snap_compare, size, tmp_path) -> None:
+    from test_dashboard import filled_store
+
+    from workbench.ui.screens.dashboard import DashboardScreen, load_dashboard
+
+    data = load_dashboard(filled_store(tmp_path / "w.db"))
+    assert snap_compare(Host(lambda: DashboardScreen(data)), terminal_size=SIZES[size])

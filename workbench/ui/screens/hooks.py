@@ -131,7 +131,8 @@ def show_dashboard(app: App) -> None:
     if store is None:
         app.notify("The database is not open yet", severity="warning")
         return
-    _in_thread(app, lambda: load_dashboard(store), lambda data: app.push_screen(DashboardScreen(data)),
+    _in_thread(app, lambda: load_dashboard(store),
+               lambda data: app.push_screen(DashboardScreen(data, reload=lambda: load_dashboard(store))),
                "Dashboard")
 
 
