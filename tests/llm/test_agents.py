@@ -88,13 +88,16 @@ def test_draft_spec_through_each_provider(provider, agents, srv, session_id):
 
 def test_invalid_spec_gets_one_reask_quoting_the_error(agents, srv, store, session_id):
     srv.script([BAD_SPEC, SPEC])
-    text = agents("openai").draft_spec(ctx(session_id, "spec"), "csv to json", "", [SPEC])
+    c = ctx(session_id, "spec")
+    text = agents("openai").draft_spec(c, "csv to json", "", [SPEC])
     assert text == SPEC
     assert len(srv.requests) == 2
     reask = srv.requests[1].last_user_text()
     assert "not a valid spec" in reask and "name" in reask and "spec.md:" in reask
-    events = store.list_events(session_id=session_id, action="model_output_invalid")
-    assert len(events) == 1
+    (report,) = c.reports  # reported for the engine to audit, never written by the agent
+    assert report.action == "model_output_invalid" and "name" in report.payload["error"]
+    assert report.reply["reply"] == BAD_SPEC and report.reply["attempt"] == 1
+    assert store.list_events(session_id=session_id, action="model_output_invalid") == []
 
 
 def test_spec_invalid_twice_fails_clearly(agents, srv, session_id):
@@ -144,13 +147,29 @@ def test_implement_rejects_and_records_bad_paths(bad_path, agents, srv, store, s
     evil = {bad_path: "pwned\n", "src/csv2json/commands.py": "x = 1\n"}
     srv.script([blocks(evil), blocks(evil)])
     a = agents("openai")
+    c = ctx(session_id, "implementation")
     with pytest.raises(ModelOutputError) as info:
-        a.implement(ctx(session_id, "implementation"), SPEC, FILES)
+        a.implement(c, SPEC, FILES)
     assert bad_path in str(info.value) and "nothing was written" in str(info.value)
     assert [r["path"] for r in a.rejections] == [bad_path, bad_path]
+    assert [r.action for r in c.reports] == ["model_output_invalid", "model_output_rejected"]
+    assert all(bad_path in json.dumps(r.payload["rejected"]) for r in c.reports)
+    assert store.list_events(session_id=session_id) == []  # the engine audits, not the agent
+
+
+def test_the_engine_audits_what_the_agents_report(agents, srv, store, session_id):
+    from workbench.lifecycle.engine import Engine
+
+    evil = {"../../x": "pwned\n"}
+    srv.script([blocks(evil), blocks(evil)])
+    engine = Engine(store, agents("openai"))
+    with pytest.raises(ModelOutputError):
+        agents("openai").implement(engine.ctx(session_id, "implementation"), SPEC, FILES)
     events = store.list_events(session_id=session_id, action=["model_output_invalid", "model_output_rejected"])
-    assert len(events) == 2
-    assert all(bad_path in json.dumps(e) for e in events)
+    assert sorted(e["action"] for e in events) == ["model_output_invalid", "model_output_rejected"]
+    assert all(e["actor"] == "agent:tool_builder" and "../../x" in json.dumps(e) for e in events)
+    kept = [o for o in store.list_outputs(session_id) if o["kind"] == "rejected"]
+    assert len(kept) == 2
 
 
 def test_implement_bad_path_then_good_answer(agents, srv, session_id):

@@ -25,7 +25,9 @@ def test_errors_by_cause_reasks_and_cost(srv, keys, store, session_id, target_fo
     with pytest.raises(ModelError):
         gateway.complete(target_for("anthropic"), MESSAGES, c)
     srv.script(["not json at all", json.dumps({"findings": []})])  # one re-ask
-    ModelAgents(target_for("gemini"), gateway).review(AgentContext(session_id, "review"), "spec")
+    from workbench.lifecycle.engine import Engine  # which audits the re-ask the agent reports
+
+    ModelAgents(target_for("gemini"), gateway).review(Engine(store, None).ctx(session_id, "review"), "spec")
     e = metrics.error_rates(store)
     causes = {c["cause"]: c["errors"] for c in e["by_cause"] if c["source"] in ("model", "output")}
     assert causes == {"429": 1, "5xx": 1, "bad stream": 1, "invalid output": 1}

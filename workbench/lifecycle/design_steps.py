@@ -14,7 +14,7 @@ from workbench.lifecycle import events as ev
 from workbench.lifecycle.common import Outcome, refuse_secrets
 from workbench.lifecycle.repository import context_read, enclosing_repo, project_context
 from workbench.lifecycle.steps import GATE_SPEC, INTEGRATION_FILE_STEPS, agent_actor
-from workbench.llm.base import Finding
+from workbench.llm.base import Finding, ModelOutputError
 from workbench.safety.paths import UnsafePath, check_relative
 from workbench.scaffold import render_plan, template_ids
 from workbench.spec import parse_spec, validation_errors
@@ -59,7 +59,10 @@ def step_spec(eng, sid: str) -> str:
     agents = eng.provider.for_step("spec")
     analysis = eng.store.get_output(sid, "analysis", "analysis") or ""
     examples = _similar_specs(eng.store, session["request"])
-    text = agents.draft_spec(eng.ctx(sid, "spec"), session["request"], analysis, examples)
+    try:
+        text = agents.draft_spec(eng.ctx(sid, "spec"), session["request"], analysis, examples)
+    except ModelOutputError as exc:
+        raise eng.keep_near_draft(sid, exc) from None
     refuse_secrets(text, "the drafted spec", lambda m: StepFailed("spec", m))
     spec = parse_spec(text, "spec.md")
     actor = agent_actor("spec")

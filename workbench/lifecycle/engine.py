@@ -40,7 +40,7 @@ from workbench.lifecycle.steps import (
     agent_actor,
     index,
 )
-from workbench.llm.base import AgentContext, AgentProvider, Finding
+from workbench.llm.base import AgentContext, AgentProvider, AgentReport, Finding, ModelOutputError
 from workbench.safety.redact import redact
 
 
@@ -49,6 +49,8 @@ class Engine:
                  options: Options | None = None):
         self.store = store
         self.provider = provider
+        if getattr(provider, "store", False) is None:
+            provider.store = store  # the model calls are recorded in the engine's store
         self.on_event = on_event
         self.options = options or Options()
         self.cancel = threading.Event()
@@ -92,7 +94,51 @@ class Engine:
             on_token=lambda t: self.emit(ev.TOKEN, sid, step, t),
             on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, step, m, notice=True),
             notes=self._notes.setdefault((sid, step), []),
+            on_report=lambda r: self.audit_report(sid, step, r),
         )
+
+    def audit_report(self, sid: str, step: str, report: AgentReport) -> None:
+        """What an agent reported (a rejected reply, a re-ask, the review skipped): its
+        reply is kept, redacted, for `workbench show SESSION rejected`, and the event audited.
+        Recording never hides the call's real outcome."""
+        try:
+            if report.reply is not None:
+                kept = {k: (redact(v) if isinstance(v, str) else v) for k, v in report.reply.items()}
+                kept["reply"] = kept.get("reply", "")[:200_000]
+                self.store.put_output(sid, step, "rejected", json.dumps(kept))
+            self.store.audit(sid, report.actor or agent_actor(step), step, report.action,
+                             report.summary, payload=report.payload or None)
+        except Exception:  # noqa: BLE001 - the audit's own failure is not the agent's outcome
+            pass
+
+    def keep_near_draft(self, sid: str, exc: ModelOutputError) -> ModelOutputError:
+        """A rejected draft that parses is kept as a spec version (source "rejected") the
+        developer can open (`workbench show SESSION spec`), fix and give back with
+        `workbench resume SESSION --spec FILE`; the error then says so. One that looks like
+        it holds a key is not kept."""
+        from workbench.safety.redact import scan_text
+        from workbench.spec import parse_spec
+
+        text = exc.near
+        if not text:
+            return exc
+        try:
+            spec = parse_spec(text, "spec.md")
+            if scan_text(text, "spec.md"):
+                return exc
+            version = self.store.add_spec_version(sid, text, spec.sha256, "rejected",
+                                                  agent_actor("spec"), model=exc.model)
+            self.store.audit(sid, agent_actor("spec"), "spec", "draft_kept",
+                             f"rejected draft kept as spec v{version} to fix by hand",
+                             payload={"version": version, "sha256": spec.sha256, "error": exc.reason,
+                                      "model": exc.model})
+        except Exception:  # noqa: BLE001 - too broken to keep: the reply is still in `show rejected`
+            return exc
+        short = sid[:12]
+        return ModelOutputError(
+            f"{exc} (the draft is kept as spec v{version}: `workbench show {short} spec` to read it, "
+            f"then `workbench resume {short} --spec FILE` with it fixed)", model=exc.model,
+            reason=exc.reason, output=exc.output, rejected=exc.rejected)
 
     def json_output(self, sid: str, step: str, kind: str, default=None):
         raw = self.store.get_output(sid, step, kind)

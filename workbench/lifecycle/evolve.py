@@ -230,7 +230,8 @@ class EvolveService:
         agents = engine.provider.for_step("spec")
         ctx = AgentContext(session_id=sid, step="spec",
                            on_token=lambda t: self.emit(ev.TOKEN, sid, "spec", t),
-                           on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, "spec", m, notice=True))
+                           on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, "spec", m, notice=True),
+                           on_report=lambda r: engine.audit_report(sid, "spec", r))
         ask = Finding("info", "the whole spec", f"The developer asks: {request.strip()}",
                       "Change the spec as the developer asks; keep everything else as it is.", "developer")
         text = agents.apply_finding(ctx, old_text, ask)
@@ -441,7 +442,8 @@ class EvolveService:
             ctx = AgentContext(session_id=sid, step="implementation",
                                on_token=lambda t: self.emit(ev.TOKEN, sid, "implementation", t),
                                on_notice=lambda m: self.emit(ev.STEP_PROGRESS, sid, "implementation", m,
-                                                             notice=True))
+                                                             notice=True),
+                               on_report=lambda r: engine.audit_report(sid, "implementation", r))
             brief = (f"{spec.text}\n\n## What changed since the files were generated\n\nThe files below "
                      "are the project's code as it is now, with the developer's own edits: keep them. "
                      "Bring the code to the spec: add what the spec adds (new command bodies, option "
@@ -557,7 +559,8 @@ class EvolveService:
             owned = {p: gen.theirs[p][0] for p in json.loads(
                 self.store.get_output(sid, "implementation", "evolve_files"))["files"]}
             merged = {p: (gen.merge.files[p].result or ("", 0))[0] for p in owned}
-            ctx = AgentContext(session_id=sid, step="tests")
+            ctx = AgentContext(session_id=sid, step="tests",
+                               on_report=lambda r: engine.audit_report(sid, "tests", r))
             fixed = agents.repair(ctx, gen.spec.text, merged, for_prompt(failed[0].output)) or {}
             files = {**owned, **{p: c for p, c in fixed.items() if p in owned and isinstance(c, str)}}
             self.store.put_output(sid, "implementation", "evolve_files",

@@ -22,9 +22,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.lifecycle.steps import agent_actor
-from workbench.llm.base import SEVERITIES, AgentContext, Finding
-from workbench.llm.registry import ModelTarget
+from workbench.llm.base import SEVERITIES, AgentContext, AgentReport, Finding, ModelOutputError
+from workbench.llm.targets import ModelTarget
+
+__all__ = ["ModelAgents", "ModelOutputError", "InvalidOutput", "extract_spec", "extract_json",
+           "parse_files", "render_prompt", "validate_findings"]
 
 MAX_FINDINGS = 20
 FAILURE_TAIL = 8000
@@ -75,18 +77,6 @@ FINDINGS_SCHEMA: dict = {
         }
     },
 }
-
-
-class ModelOutputError(WorkbenchError):
-    """The model's output stayed invalid after one re-ask."""
-
-    def __init__(self, message: str, *, model: str = "", reason: str = "", output: str = "",
-                 rejected: list[dict] | None = None):
-        super().__init__(message)
-        self.model = model
-        self.reason = reason
-        self.output = output
-        self.rejected = rejected or []
 
 
 class InvalidOutput(Exception):
@@ -445,15 +435,15 @@ class ModelAgents:
         return result.text
 
     def _structured(self, ctx: AgentContext, system: str, user: str, what: str, check):
-        """Ask; validate with `check(text)`; on InvalidOutput re-ask once quoting the error."""
+        """Ask; validate with `check(text)`; on InvalidOutput re-ask once quoting the error.
+        Each rejected reply is reported on `ctx` (the engine audits it and keeps the reply)."""
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         reply = self._call(ctx, messages)
         try:
             return check(reply)
         except InvalidOutput as first:
-            self._keep_rejected(ctx, what, reply, first, 1)
-            self._record(ctx, "model_output_invalid", f"{what} invalid, re-asking: {first}",
-                         {"error": str(first), "rejected": first.rejected})
+            self._report(ctx, "model_output_invalid", f"{what} invalid, re-asking: {first}",
+                         what, reply, first, 1)
             messages += [
                 {"role": "assistant", "content": reply},
                 {"role": "user", "content": (
@@ -464,67 +454,21 @@ class ModelAgents:
         try:
             return check(reply2)
         except InvalidOutput as second:
-            self._keep_rejected(ctx, what, reply2, second, 2)
-            self._record(ctx, "model_output_rejected", f"{what} invalid after one re-ask: {second}",
-                         {"error": str(second), "rejected": second.rejected})
-            err = ModelOutputError(
+            self._report(ctx, "model_output_rejected", f"{what} invalid after one re-ask: {second}",
+                         what, reply2, second, 2)
+            raise ModelOutputError(
                 f"model {self.last_model or self.target.model}: invalid {what} after one re-ask: {second}",
                 model=self.last_model or self.target.model, reason=str(second), output=reply2,
-                rejected=second.rejected)
-            err.near = second.near
-            raise err from None
+                rejected=second.rejected, near=second.near) from None
 
-    def _keep_rejected(self, ctx: AgentContext, what: str, reply: str, error: InvalidOutput,
-                       attempt: int) -> None:
-        """Every rejected reply is kept (redacted) for `workbench show SESSION rejected`."""
-        store = getattr(self.gateway, "store", None)
-        if store is None:
-            return
-        try:
-            from workbench.safety.redact import redact
-
-            store.put_output(ctx.session_id, ctx.step, "rejected", json.dumps({
-                "what": what, "attempt": attempt, "error": redact(str(error)),
-                "model": self.last_model or self.target.model, "reply": redact(reply)[:200_000]}))
-        except Exception:  # noqa: BLE001 - keeping it must not hide the real outcome
-            pass
-
-    def _keep_near_draft(self, ctx: AgentContext, exc: ModelOutputError) -> int | None:
-        """A rejected draft that parses is kept as a spec version (source "rejected") the
-        developer can open (`workbench show SESSION spec`), fix and give back with
-        `workbench resume SESSION --spec FILE`. One that looks like it holds a key is not."""
-        store = getattr(self.gateway, "store", None)
-        text = getattr(exc, "near", None)
-        if store is None or not text:
-            return None
-        try:
-            from workbench.safety.redact import scan_text
-            from workbench.spec import parse_spec
-
-            spec = parse_spec(text, "spec.md")
-            if scan_text(text, "spec.md"):
-                return None
-            version = store.add_spec_version(ctx.session_id, text, spec.sha256, "rejected",
-                                             self._actor(ctx.step), model=exc.model)
-            self._record(ctx, "draft_kept", f"rejected draft kept as spec v{version} to fix by hand",
-                         {"version": version, "sha256": spec.sha256, "error": exc.reason})
-            return version
-        except Exception:  # noqa: BLE001 - too broken to keep: the reply is still in `show rejected`
-            return None
-
-    def _record(self, ctx: AgentContext, action: str, summary: str, payload: dict) -> None:
-        store = getattr(self.gateway, "store", None)
-        if store is None:
-            return
-        try:
-            store.audit(ctx.session_id, self._actor(ctx.step), ctx.step, action, summary,
-                        payload={**payload, "model": self.last_model or self.target.model})
-        except Exception:  # noqa: BLE001 - recording must not hide the real outcome
-            pass
-
-    @staticmethod
-    def _actor(step: str) -> str:
-        return agent_actor(step)
+    def _report(self, ctx: AgentContext, action: str, summary: str, what: str, reply: str,
+                error: InvalidOutput, attempt: int) -> None:
+        """A rejected reply, for the audit log and `workbench show SESSION rejected`."""
+        model = self.last_model or self.target.model
+        ctx.report(AgentReport(action, summary, {"error": str(error), "rejected": error.rejected,
+                                                 "model": model},
+                               reply={"what": what, "attempt": attempt, "error": str(error),
+                                      "model": model, "reply": reply}))
 
     # -- Tool Builder ---------------------------------------------------------
     def analyse(self, ctx: AgentContext, request: str, project_context: str) -> str:
@@ -549,17 +493,7 @@ class ModelAgents:
         def check(reply: str) -> str:
             return _checked_spec(reply, ids)
 
-        try:
-            return self._structured(ctx, system, user, "spec", check)
-        except ModelOutputError as exc:
-            version = self._keep_near_draft(ctx, exc)
-            if version is None:
-                raise
-            short = ctx.session_id[:12]
-            raise ModelOutputError(
-                f"{exc} (the draft is kept as spec v{version}: `workbench show {short} spec` to read it, "
-                f"then `workbench resume {short} --spec FILE` with it fixed)", model=exc.model,
-                reason=exc.reason, output=exc.output, rejected=exc.rejected) from None
+        return self._structured(ctx, system, user, "spec", check)
 
     def apply_finding(self, ctx: AgentContext, spec_text: str, finding: Finding) -> str:
         ids = template_ids()

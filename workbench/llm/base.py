@@ -7,7 +7,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from workbench.errors import WorkbenchError
+
 SEVERITIES = ("error", "warning", "info")
+
+
+class ModelOutputError(WorkbenchError):
+    """The model's output stayed invalid after one re-ask. `near`: a spec draft that came
+    close (it parses), which the engine may keep for the developer to fix by hand."""
+
+    def __init__(self, message: str, *, model: str = "", reason: str = "", output: str = "",
+                 rejected: list[dict] | None = None, near: str | None = None):
+        super().__init__(message)
+        self.model = model
+        self.reason = reason
+        self.output = output
+        self.rejected = rejected or []
+        self.near = near
+
+
+@dataclass
+class AgentReport:
+    """What an agent's call must leave in the audit log (a re-ask, a rejected reply, a
+    rejected path, the review skipped). Agents never write the store: they report on the
+    call's context, and the engine audits (`Engine.audit_report`).
+
+    `reply`: the rejected reply as kept for `workbench show SESSION rejected` (what, attempt,
+    error, model, reply), or None."""
+
+    action: str  # model_output_invalid | model_output_rejected | review_skipped
+    summary: str
+    payload: dict = field(default_factory=dict)
+    actor: str | None = None  # None: the agent acting at the step
+    reply: dict | None = None
 
 
 @dataclass
@@ -44,6 +76,14 @@ class AgentContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     on_notice: Callable[[str], None] = lambda _m: None
     notes: list[str] = field(default_factory=list)
+    reports: list[AgentReport] = field(default_factory=list)
+    on_report: Callable[[AgentReport], None] | None = None
+
+    def report(self, report: AgentReport) -> None:
+        """Report what the audit log must hold; the engine writes it, never the agent."""
+        self.reports.append(report)
+        if self.on_report is not None:
+            self.on_report(report)
 
     def say(self, message: str, in_step_line: bool = False) -> None:
         """Tell the developer now (and, when asked, again in the step's line)."""

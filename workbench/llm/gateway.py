@@ -31,8 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from workbench.errors import WorkbenchError
+from workbench.lifecycle.steps import agent_actor
 from workbench.llm.base import AgentContext
-from workbench.llm.registry import PROVIDER_KEY_ENVS, ModelTarget
+from workbench.llm.targets import ModelTarget, all_key_envs
 
 _LITELLM = None
 _LOCK = threading.Lock()
@@ -275,7 +276,7 @@ _KEY_PATTERNS = [
 
 def secret_values(target: ModelTarget | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if env is None else env
-    names = {n for ns in PROVIDER_KEY_ENVS.values() for n in ns}
+    names = all_key_envs()
     if target is not None and target.api_key_env:
         names.add(target.api_key_env)
     vals = [env.get(n, "") for n in names]
@@ -525,9 +526,7 @@ class Gateway:
         if self.store is None:
             return
         try:
-            from workbench.llm.registry import ROLE_OF_STEP
-
-            self.store.audit(ctx.session_id, f"agent:{ROLE_OF_STEP.get(ctx.step, 'tool_builder')}", ctx.step,
+            self.store.audit(ctx.session_id, agent_actor(ctx.step), ctx.step,
                              "model_fallback", note, payload={
                                  "answered_by": result.target.model,
                                  "failed": [{"model": t.model, "causes": c} for t, c in failed],

@@ -1,4 +1,8 @@
-"""The model registry: aliases, keys, per-step models and the `ModelProvider`.
+"""The model registry: config.toml onto model targets; and the one place that wires the
+agents (`ModelProvider`: a model's `ModelAgents` through the gateway, else `OfflineAgents`).
+
+The targets and the providers' key variables are in `llm.targets` (a leaf). The gateway
+and the agents never import this module; the store is injected, never opened here.
 
 - Built-in aliases `gpt`, `claude` and `gemini`; `config.toml` may override them and add
   more. A raw LiteLLM id (`openai/gpt-4o`, `ollama_chat/llama3.1`) is accepted anywhere
@@ -19,13 +23,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from workbench.config import Config, ModelConfig
-from workbench.errors import UsageError
+from workbench.errors import UsageError, WorkbenchError
 from workbench.lifecycle.steps import MODEL_STEPS, ROLE_OF_STEP  # noqa: F401 - ROLE_OF_STEP re-exported
-
-OFFLINE = "offline"
+from workbench.llm.base import AgentReport
+from workbench.llm.targets import (  # noqa: F401 - re-exported: their old home
+    KEYLESS_PROVIDERS,
+    LOCAL_HOSTS,  # noqa: F401
+    OFFLINE,
+    OPENAI_COMPATIBLE,
+    PROVIDER_KEY_ENVS,
+    ModelTarget,
+    is_local,
+    key_env_for,
+    provider_of,
+)
 
 BUILTIN_MODELS: dict[str, ModelConfig] = {
     "claude": ModelConfig(model="anthropic/claude-sonnet-4-5"),
@@ -34,106 +47,12 @@ BUILTIN_MODELS: dict[str, ModelConfig] = {
 }
 PREFERENCE = ("claude", "gpt", "gemini")
 
-# The environment variables LiteLLM reads for each provider (first one wins).
-PROVIDER_KEY_ENVS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "text-completion-openai": ("OPENAI_API_KEY",),
-    "azure": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "mistral": ("MISTRAL_API_KEY",),
-    "groq": ("GROQ_API_KEY",),
-    "deepseek": ("DEEPSEEK_API_KEY",),
-    "openrouter": ("OPENROUTER_API_KEY",),
-    "together_ai": ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY"),
-    "cohere": ("COHERE_API_KEY",),
-    "cohere_chat": ("COHERE_API_KEY",),
-    "xai": ("XAI_API_KEY",),
-    "perplexity": ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
-    "fireworks_ai": ("FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"),
-    "huggingface": ("HUGGINGFACE_API_KEY", "HF_TOKEN"),
-    "cerebras": ("CEREBRAS_API_KEY",),
-    "deepinfra": ("DEEPINFRA_API_KEY",),
-    "anyscale": ("ANYSCALE_API_KEY",),
-    "replicate": ("REPLICATE_API_KEY",),
-    "nvidia_nim": ("NVIDIA_NIM_API_KEY",),
-    "sambanova": ("SAMBANOVA_API_KEY",),
-}
-# Providers that run locally and need no key.
-KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "hosted_vllm", "lm_studio", "llamafile", "vllm"}
-# Providers LiteLLM can talk to with a custom api_base in the OpenAI dialect.
-OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
-
 
 def model_steps() -> tuple[str, ...]:
     """The steps at which the engine really asks an agent (so a model) for work, in
     lifecycle order: the step table's `calls_model` (`monitor` calls none; `tests` does, to
     repair), which tests/unit/test_step_table.py checks against the handlers' code."""
     return MODEL_STEPS
-
-
-def provider_of(model_id: str) -> str:
-    """The LiteLLM provider of a model id, from its prefix (or its name for bare ids)."""
-    if "/" in model_id:
-        return model_id.split("/", 1)[0].lower()
-    m = model_id.lower()
-    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding", "davinci")):
-        return "openai"
-    if m.startswith("claude"):
-        return "anthropic"
-    if m.startswith("gemini"):
-        return "gemini"
-    if m.startswith(("mistral", "codestral", "open-mistral")):
-        return "mistral"
-    return "unknown"
-
-
-def _is_local(api_base: str | None) -> bool:
-    if not api_base:
-        return False
-    try:
-        host = urlsplit(api_base).hostname or ""
-    except ValueError:
-        return False
-    return host in LOCAL_HOSTS or host.startswith("127.")
-
-
-@dataclass(frozen=True)
-class ModelTarget:
-    """A model Workbench can call: the alias it was chosen by and how to reach it."""
-
-    alias: str  # the alias, or the raw id when chosen by id
-    model: str  # the LiteLLM model id
-    provider: str
-    api_base: str | None = None
-    api_key_env: str | None = None  # the variable the key is read from (None: none needed/known)
-    key_required: bool = True
-    fallbacks: tuple[str, ...] = ()  # aliases or ids, resolved by the registry
-    timeout: float | None = None  # read timeout in seconds (None: the gateway's default)
-
-    @property
-    def label(self) -> str:
-        return self.model if self.alias == self.model else f"{self.alias} ({self.model})"
-
-    def api_key(self, env: Mapping[str, str] | None = None) -> str | None:
-        env = os.environ if env is None else env
-        if self.api_key_env:
-            value = env.get(self.api_key_env)
-            if value:
-                return value
-        return None
-
-    def key_present(self, env: Mapping[str, str] | None = None) -> bool:
-        return self.api_key(env) is not None
-
-    def usable(self, env: Mapping[str, str] | None = None) -> bool:
-        return not self.key_required or self.key_present(env)
-
-    def key_status(self, env: Mapping[str, str] | None = None) -> str:
-        if self.key_present(env):
-            return "yes"
-        return "no" if self.key_required else "not needed"
 
 
 @dataclass
@@ -165,12 +84,11 @@ class Registry:
         provider = provider_of(mc.model)
         key_env = mc.api_key_env
         if key_env is None:
-            names = PROVIDER_KEY_ENVS.get(provider, ())
-            key_env = next((n for n in names if self._env.get(n)), names[0] if names else None)
+            key_env = key_env_for(provider, self._env)
         key_required = True
         if provider in KEYLESS_PROVIDERS and mc.api_key_env is None:
             key_required = False
-        elif provider in OPENAI_COMPATIBLE and _is_local(mc.api_base) and mc.api_key_env is None \
+        elif provider in OPENAI_COMPATIBLE and is_local(mc.api_base) and mc.api_key_env is None \
                 and not (key_env and self._env.get(key_env)):
             key_required = False  # a local OpenAI-compatible server
         elif provider == "unknown" and mc.api_key_env is None:
@@ -277,7 +195,6 @@ class ModelProvider:
         self._gateway = gateway
         self._store = None
         self.store = store
-        self.open_default_store = False
         self.template = template
         self.cross_review = cross_review
         self.warnings: list[str] = []
@@ -348,21 +265,20 @@ class ModelProvider:
 
     @property
     def gateway(self):
+        """The gateway model calls go through, recording each in the injected store."""
         if self._gateway is None:
+            if self._store is None:
+                raise WorkbenchError("model provider: no store to record model calls in (pass the "
+                                     "session's Store as store=, or set provider.store, before a model "
+                                     "is used)")
             from workbench.llm.gateway import Gateway
 
-            store = self._store
-            if store is None and self.open_default_store:
-                from workbench.paths import db_path
-                from workbench.store import Store
-
-                store = self._store = Store(db_path())
-            self._gateway = Gateway(store=store)
+            self._gateway = Gateway(store=self._store)
         return self._gateway
 
     def for_step(self, step: str):
         if step == "review" and self.skip_review:
-            return SkippedReview(self.store)
+            return SkippedReview()
         name = self.model_name_for(step)
         if name not in self._agents:
             target = self.registry.resolve(name)
@@ -406,20 +322,16 @@ class ModelProvider:
 
 class SkippedReview:
     """The review step when the developer goes on without the Reviewer agent (its model
-    never answered in JSON, say): no findings, and the decision is in the audit log."""
+    never answered in JSON, say): no findings, and the decision reported for the audit log."""
 
     label = "none (review skipped by the developer)"
 
-    def __init__(self, store=None):
-        self.store = store
-
     def review(self, ctx, spec_text: str) -> list:
-        if self.store is not None:
-            from workbench.identity import human
+        from workbench.identity import human
 
-            self.store.audit(ctx.session_id, f"human:{human()}", "review", "review_skipped",
-                             "went on without the Reviewer agent (resume --no-review); only the "
-                             "deterministic validation judged this spec")
+        ctx.report(AgentReport("review_skipped", "went on without the Reviewer agent (resume "
+                               "--no-review); only the deterministic validation judged this spec",
+                               actor=f"human:{human()}"))
         return []
 
 
@@ -427,11 +339,10 @@ def build_provider(model: str | None = None, template: str = "python-cli", store
                    config_path=None) -> ModelProvider:
     """The provider the CLI and the TUI use: config.toml (`WORKBENCH_HOME`) plus `--model`.
 
-    Model calls are recorded in `store`; without one, the default database is opened the
-    first time a model (not the offline drafter) is used.
+    Model calls are recorded in `store`, the caller's (the CLI's and the TUI's own); the
+    provider never opens one. Without it, the offline drafter still works and the first
+    model call is refused with a one-line error.
     """
     from workbench.config import load_config
 
-    provider = ModelProvider(load_config(config_path), model, store=store, template=template)
-    provider.open_default_store = store is None
-    return provider
+    return ModelProvider(load_config(config_path), model, store=store, template=template)
