@@ -258,3 +258,18 @@ def test_timeouts_from_config():
         with pytest.raises(UsageError) as info:
             parse_config(f"[workbench]\n{bad}\n", "c.toml")
         assert str(info.value).startswith("c.toml:2: workbench.timeout: must be a number of seconds")
+
+
+def test_the_provider_never_opens_a_store_of_its_own(tmp_path, monkeypatch):
+    """The store is injected: without one a model step is refused in one line (the offline
+    drafter needs none), and the default database is never created behind the caller's back."""
+    from workbench.errors import WorkbenchError
+    from workbench.llm.registry import ModelProvider, build_provider
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000")
+    with pytest.raises(WorkbenchError, match="no store to record model calls in") as info:
+        build_provider(model="gpt").for_step("spec")
+    assert "\n" not in str(info.value)
+    assert ModelProvider(model="offline").for_step("spec").label == "offline"
+    assert not any(tmp_path.rglob("*.db")) and not any(tmp_path.rglob("*.sqlite*"))
