@@ -152,24 +152,27 @@ def show_versions(app: App) -> None:
 
 
 def _restore(app: App, sid: str, n: int) -> dict:
-    """Make version `n` the newest again, through the engine (a new version, reviewed again)."""
+    """Make version `n` the newest again, through the session service (or the engine):
+    a new version with its text, reviewed again."""
+    from workbench.identity import human
     from workbench.lifecycle.versions import restore
 
     backend = getattr(app, "backend", None)
-    engine = getattr(backend, "engine", None)
-    if engine is None:
-        raise RuntimeError("the lifecycle engine is not open")
+    service = getattr(backend, "service", None)
+    if service is None or not hasattr(service, "revise_spec"):
+        engine = getattr(backend, "engine", None)
+        if engine is None:
+            raise RuntimeError("the lifecycle engine is not open")
 
-    class _Service:  # what versions.restore asks of the session service
-        store = store_of(app)
+        class _Service:  # what versions.restore asks of the session service
+            store = store_of(app)
 
-        @staticmethod
-        def revise_spec(sid_: str, text: str, actor: str | None = None) -> dict:
-            return engine.save_spec_edit(sid_, text, actor=actor)
+            @staticmethod
+            def revise_spec(sid_: str, text: str, actor: str | None = None) -> dict:
+                return engine.save_spec_edit(sid_, text, actor=actor)
 
-    from workbench.identity import human
-
-    return restore(_Service, sid, n, actor=f"human:{human()}")
+        service = _Service
+    return restore(service, sid, n, actor=f"human:{human()}")
 
 
 def project_root(app: App) -> Path | None:
