@@ -3,13 +3,11 @@ previewed, undo on confirmation as a new commit, a refusal shown plainly."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from screen_host import Host, copy_project, git, make_project
 from screen_text import screen_text
-from textual.app import App
 from ui_support import wait_for
 
 from workbench.ui.screens.rewind import RewindScreen, workbench_commits
@@ -19,44 +17,13 @@ pytestmark = [pytest.mark.anyio, pytest.mark.needs_engine]
 
 @pytest.fixture(scope="module")
 def made_project(tmp_path_factory) -> Path:
-    """A project run to the end offline (monitor off): scaffold + integration commits."""
-    from workbench.lifecycle.engine import Engine, Options
-    from workbench.llm.offline import OfflineAgents
-    from workbench.store import Store
-
-    tmp = tmp_path_factory.mktemp("rewind")
-    store = Store(tmp / "made.db")
-    engine = Engine(store, OfflineAgents(), options=Options(run_monitor=False, allow_unsandboxed=True))
-    project = tmp / "words"
-    sid = engine.start("count words in text files", project)
-    outcome = engine.run(sid)
-    while outcome.status == "gate":
-        engine.approve(sid, outcome.gate, outcome.sha256, "human:test")
-        outcome = engine.run(sid)
-    assert outcome.status == "done", outcome
-    engine.close()
-    store.close()
-    return project
+    return make_project(tmp_path_factory.mktemp("rewind"))
 
 
 @pytest.fixture
 def project(made_project, tmp_path) -> Path:
-    dest = tmp_path / "words"
-    shutil.copytree(made_project, dest, symlinks=True)
-    return dest
+    return copy_project(made_project, tmp_path)
 
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout
-
-
-class Host(App):
-    def __init__(self, make) -> None:
-        super().__init__()
-        self.make, self.results = make, []
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make(), self.results.append)
 
 
 async def test_lists_workbench_commits_previews_and_undoes_on_confirmation(project, wb_env) -> None:

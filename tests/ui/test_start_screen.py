@@ -92,7 +92,8 @@ async def test_plain_workbench_shows_it_first_and_enter_reopens_at_the_true_stat
     app = WorkbenchApp(real_backend, out_dir=out_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
-        assert sid[:8] in screen_text(app) and REQUEST in screen_text(app)
+        assert await wait_for(pilot, lambda: sid[:8] in screen_text(app)), screen_text(app)
+        assert REQUEST in screen_text(app)
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: real_backend.session_id == sid)
         assert not isinstance(app.screen, StartScreen)
@@ -108,7 +109,7 @@ async def test_new_tool_from_the_start_screen_goes_to_the_request(real_backend, 
     app = WorkbenchApp(real_backend, out_dir=out_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         assert await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
-        assert app.screen.query_one("#start-sessions", DataTable).row_count == 1
+        assert await wait_for(pilot, lambda: app.screen.query_one("#start-sessions", DataTable).row_count == 1)
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, StartScreen) and real_backend.session_id is None

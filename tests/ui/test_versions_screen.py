@@ -4,8 +4,8 @@ diff between any two, restoring one."""
 from __future__ import annotations
 
 import pytest
+from screen_host import Host
 from screen_text import screen_text
-from textual.app import App
 from ui_support import wait_for
 
 from workbench.ui.screens.versions import VersionsScreen
@@ -32,14 +32,6 @@ def session_with_versions(wb_env, tmp_path):
     engine.save_spec_edit(sid, v3, actor="human:test")
     return store, engine, sid, (v1, v2, v3)
 
-
-class Host(App):
-    def __init__(self, make) -> None:
-        super().__init__()
-        self.make, self.results = make, []
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make(), self.results.append)
 
 
 async def test_lists_versions_and_diffs_any_two_at_command_and_option_level(wb_env, tmp_path) -> None:

@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="workbench",
         description="A terminal workbench for building command-line tools with AI, spec first. "
-                    "With no command, opens the TUI.",
+                    "With no command, opens the TUI; `workbench DIR` opens a project Workbench made "
+                    "in the TUI, to evolve it.",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--session", metavar="ID", help="open the TUI on an earlier session (id or prefix)")
@@ -173,8 +174,13 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"workbench {__version__}")
         return 0
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        project = _project_argument(parser, argv)
+        if project is not None:  # `workbench DIR`: the TUI, on that project for evolve
+            from workbench.ui.app import run
+
+            return run(project=project) or 0
+        args = parser.parse_args(argv)
         return _dispatch(parser, args)
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
@@ -195,6 +201,25 @@ def _main(argv: list[str] | None = None) -> int:
         err = describe_db_error(exc)
         print(f"workbench: {err}", file=sys.stderr)
         return err.exit_code
+
+
+def _project_argument(parser, argv: list[str]):
+    """`workbench DIR` (one argument, an existing folder, not a command's name): the
+    folder, when Workbench made it; a folder it did not make is bad usage (exit 2)."""
+    import os
+    from pathlib import Path
+
+    if len(argv) != 1 or argv[0].startswith("-") or not os.path.isdir(argv[0]):
+        return None
+    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    if argv[0] in commands:
+        return None
+    from workbench.ui.screens.project import project_problem
+
+    problem = project_problem(argv[0])
+    if problem:
+        raise WorkbenchError(f"DIR {problem}", EXIT_USAGE)
+    return Path(argv[0]).resolve()
 
 
 def _dispatch(parser, args) -> int:

@@ -1339,8 +1339,10 @@ def findings_hint(findings: list[dict[str, Any]]) -> str:
     return f"**{count} open findings**: press **F8** to apply or dismiss them."
 
 
-def run(out_dir: Path | None = None, session: str | None = None) -> int:
-    """`workbench` with no subcommand (`--session ID` reopens a session)."""
+def run(out_dir: Path | None = None, session: str | None = None, project: Path | None = None) -> int:
+    """`workbench` with no subcommand (`--session ID` reopens a session; `workbench DIR`
+    opens a project Workbench made for evolve)."""
     app = WorkbenchApp(out_dir=out_dir, resume_session=session)
+    app.open_project_dir = project  # (screens/hooks.after_backend opens it)
     app.run()
     return app.return_code or 0

@@ -81,7 +81,12 @@ def recent_sessions(app: App, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def after_backend(app: App, resume: str | None = None) -> bool:
-    """A plain `workbench` with earlier sessions shows the start screen first."""
+    """`workbench DIR` opens that project for evolve; a plain `workbench` with earlier
+    sessions shows the start screen first."""
+    project = getattr(app, "open_project_dir", None)
+    if project is not None:  # `workbench DIR`
+        open_project(app, project)
+        return True
     if resume or session_of(app) is not None:
         return False
     try:
@@ -214,7 +219,8 @@ def open_project(app: App, path: str | Path | None, then: Callable[[Path], None]
             then(folder)
             return
         backend = getattr(app, "backend", None)
-        app.push_screen(EvolveScreen(store_of(app), Path(folder), provider=_provider_for(backend)))
+        app.push_screen(EvolveScreen(store_of(app), Path(folder), provider=_provider_for(backend),
+                                     options=getattr(backend, "options", None)))
 
     if path:
         go(Path(path))
@@ -247,12 +253,6 @@ def palette_entries(app: App) -> list[tuple[str, Callable[[], Any], str]]:
          "A project Workbench made: edit its spec and evolve it (3-way merge)"),
         ("Dismiss the doctor line", partial(_dismiss_doctor, app), "Hide the line about what is missing"),
     ]
-    import importlib.util  # (TEMPORARY while the screens land one by one)
-
-    ready = {"Dashboard": "dashboard", "Spec versions…": "versions", "Rewind…": "rewind",
-             "Open project…": "project"}
-    out = [e for e in out if e[0] not in ready
-           or importlib.util.find_spec(f"workbench.ui.screens.{ready[e[0]]}") is not None]
     for name in themes.theme_names(app):
         out.append((f"Theme: {name}", partial(themes.choose, app, name), "Use this theme (remembered)"))
     return out
