@@ -81,7 +81,7 @@ def test_similar_request_finds_the_approved_spec(kb):
     hits = learning.similar_specs(s, "a tool to convert CSV files into JSON documents", limit=3)
     assert hits and hits[0]["name"] == "csv2json" and hits[0]["text"] == csv
     assert hits[0]["template"] == "python-cli" and hits[0]["model"] == "gpt"
-    hits = s.similar_specs("tail my application log and show the errors", limit=1)
+    hits = learning.similar_specs(s, "tail my application log and show the errors", limit=1)
     assert [h["name"] for h in hits] == ["logtail"]
     hits = learning.similar_specs(s, "who commits most to this git repository each week?")
     assert hits[0]["name"] == "git-stats"

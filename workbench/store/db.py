@@ -381,6 +381,29 @@ class Store:
         rows = self._dicts(sql, params)
         return rows[0] if rows else None
 
+    # ------------------------------------------------------------------ the reader API
+    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """One read-only statement's rows, for the modules that compute over the database
+        (metrics, learning): SQLite itself refuses any statement that would write
+        (an authorizer allows only reads for its duration), so only this class writes."""
+        with self._lock:
+            self.conn.set_authorizer(_read_only)
+            try:
+                return self.conn.execute(sql, tuple(params)).fetchall()
+            finally:
+                self.conn.set_authorizer(None)
+
+    def read_dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        """`read`, each row as a dict of its column names."""
+        with self._lock:
+            self.conn.set_authorizer(_read_only)
+            try:
+                cur = self.conn.execute(sql, tuple(params))
+                keys = [d[0] for d in cur.description]
+                return [dict(zip(keys, row)) for row in cur.fetchall()]
+            finally:
+                self.conn.set_authorizer(None)
+
     # ------------------------------------------------------------------ sessions
     def create_session(
         self, request: str, out_dir: str | os.PathLike, template: str | None = None,
@@ -597,13 +620,11 @@ class Store:
                 (session_id, gate, sha256, actor, now),
             )
             if gate == "spec":
-                from workbench.store.learning import _add_knowledge
-
                 spec = self.find_spec_version(session_id, sha256)
                 if spec is not None:
                     session = self.get_session(session_id) or {}
-                    _add_knowledge(self, session_id, spec["text"], sha256,
-                                   spec.get("model") or session.get("model"), now)
+                    self._insert_knowledge(session_id, spec["text"], sha256,
+                                           spec.get("model") or session.get("model"), now)
         return {"id": cur.lastrowid, "session_id": session_id, "gate": gate, "sha256": sha256,
                 "actor": actor, "created": now}
 
@@ -1171,11 +1192,61 @@ class Store:
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         return self._dicts(sql + " ORDER BY id", params)
 
-    # ------------------------------------------------------------------ learning shortcuts
-    def similar_specs(self, text: str, limit: int = 3) -> list[dict]:
-        from workbench.store.learning import similar_specs
+    # ------------------------------------------------------------------ the knowledge base
+    def add_knowledge(self, text: str, sha256: str | None = None, session_id: str | None = None,
+                      model: str | None = None) -> None:
+        """File a spec in the knowledge base of approved specs (an approval at the spec gate
+        does it; this is for adding one by hand). A spec already there is left as it is."""
+        sha = sha256 or _sha256(text.encode("utf-8")).hexdigest()
+        with self._write():
+            self._insert_knowledge(session_id, text, sha, model, self._now())
 
-        return similar_specs(self, text, limit=limit)
+    def _insert_knowledge(self, session_id: str | None, text: str, sha256: str,
+                          model: str | None, created: str) -> None:
+        """Inside a write transaction: the spec, with its name, summary and template."""
+        front = _front_matter(text)
+        self.conn.execute(
+            "INSERT INTO knowledge (session_id, sha256, name, summary, template, model, text, "
+            "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+            (session_id, sha256, str(front.get("name") or ""), str(front.get("summary") or ""),
+             str(front.get("template") or ""), model, text, created),
+        )
+
+
+# What a read through the reader API may do: read tables, select, call functions (bm25).
+_READ_ACTIONS = {sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION,
+                 getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+
+
+# Pragmas that only read when given no value (FTS5 asks data_version itself).
+_READ_PRAGMAS = {"data_version", "user_version", "application_id", "schema_version", "page_count",
+                 "page_size", "freelist_count", "journal_mode", "table_info", "table_xinfo",
+                 "index_list", "index_info", "foreign_key_list"}
+
+
+def _read_only(action: int, arg1, arg2, *_rest) -> int:
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is None and str(arg1).lower() in _READ_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def _front_matter(text: str) -> dict:
+    """A spec's front matter as a dict ({} when it has none or it does not parse: such a
+    spec is still searchable text)."""
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    try:
+        import yaml
+
+        data = yaml.safe_load(text[3:end])
+    except Exception:  # noqa: BLE001 - a spec we cannot parse is still searchable text
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _casefold(value: Any) -> str:

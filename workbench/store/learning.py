@@ -1,7 +1,7 @@
 """Learning: the knowledge base of approved specs and recommendations from metrics.
 
 * Every spec version approved at the spec gate goes into `knowledge` (Store.add_approval
-  does it), indexed with SQLite FTS5 (porter stemming) through sqlite-utils.
+  does it; the store writes, this module only reads through `Store.read`/`read_dicts`), indexed with SQLite FTS5 (porter stemming) through sqlite-utils.
   `similar_specs(store, text)` finds the approved specs closest to a request or a
   draft, for the drafting prompt. `search_specs(store, query)` is a plain search.
 * `recommendations(store)` turns the metrics into advice: which model, per step,
@@ -27,41 +27,11 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 MAX_TERMS = 24
 
 
-def _front_matter(text: str) -> dict:
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end < 0:
-        return {}
-    try:
-        import yaml
-
-        data = yaml.safe_load(text[3:end])
-    except Exception:  # noqa: BLE001 - a spec we cannot parse is still searchable text
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _add_knowledge(store: Store, session_id: str | None, text: str, sha256: str,
-                   model: str | None, created: str) -> None:
-    """Insert an approved spec (called inside the store's write transaction)."""
-    front = _front_matter(text)
-    store.conn.execute(
-        "INSERT INTO knowledge (session_id, sha256, name, summary, template, model, text, "
-        "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-        (session_id, sha256, str(front.get("name") or ""), str(front.get("summary") or ""),
-         str(front.get("template") or ""), model, text, created),
-    )
-
-
 def add_approved_spec(store: Store, text: str, sha256: str | None = None,
                       session_id: str | None = None, model: str | None = None) -> None:
-    """Add a spec to the knowledge base by hand (approvals do it automatically)."""
-    from hashlib import sha256 as _sha
-
-    sha = sha256 or _sha(text.encode("utf-8")).hexdigest()
-    with store._write():
-        _add_knowledge(store, session_id, text, sha, model, store._now())
+    """Add a spec to the knowledge base by hand (approvals do it automatically): the
+    store writes it (`Store.add_knowledge`); this module only reads."""
+    store.add_knowledge(text, sha256, session_id=session_id, model=model)
 
 
 def _terms(text: str) -> list[str]:
@@ -83,7 +53,7 @@ def _fts(store: Store, match: str, limit: int, exclude_sha: str | None) -> list[
         params.append(exclude_sha)
     sql += " ORDER BY score LIMIT ?"
     params.append(int(limit))
-    return store._dicts(sql, params)
+    return store.read_dicts(sql, params)
 
 
 def similar_specs(store: Store, text: str, limit: int = 3,
@@ -108,7 +78,7 @@ def search_specs(store: Store, query: str, limit: int = 10) -> list[dict]:
 
 
 def knowledge_count(store: Store) -> int:
-    return store._q("SELECT count(*) FROM knowledge")[0][0]
+    return store.read("SELECT count(*) FROM knowledge")[0][0]
 
 
 # ------------------------------------------------------------------ recommendations

@@ -92,7 +92,7 @@ def _summary(values: list[float]) -> dict[str, Any]:
 # ------------------------------------------------------------------ success rate
 
 def success_rate(store: Store) -> dict[str, Any]:
-    rows = store._q(
+    rows = store.read(
         "SELECT r.session_id, r.kind, r.exit_code, s.model, s.template FROM runs r "
         "LEFT JOIN sessions s ON s.id = r.session_id "
         "WHERE r.step = 'monitor' ORDER BY r.id"
@@ -130,7 +130,7 @@ def success_rate(store: Store) -> dict[str, Any]:
 
 def _attempts(store: Store) -> list[dict]:
     """Every attempt from the step log: session, step, start, end, outcome."""
-    rows = store._q("SELECT session_id, step, status, ts FROM step_log ORDER BY id")
+    rows = store.read("SELECT session_id, step, status, ts FROM step_log ORDER BY id")
     open_: dict[tuple[str, str], str] = {}
     out: list[dict] = []
     for sid, step, status, ts in rows:
@@ -162,7 +162,7 @@ def step_times(store: Store, attempts: list[dict] | None = None) -> dict[str, di
 def phase_times(store: Store, attempts: list[dict] | None = None) -> dict[str, dict]:
     attempts = _attempts(store) if attempts is None else attempts
     phase_of, steps_of = _phases()
-    current = store._q("SELECT session_id, step, status FROM steps")
+    current = store.read("SELECT session_id, step, status FROM steps")
     status: dict[str, dict[str, str]] = defaultdict(dict)
     for sid, step, st in current:
         status[sid][step] = st
@@ -200,7 +200,7 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
             causes.append({"source": "step", "cause": step, "errors": failed, "total": total,
                            "rate": failed / total})
 
-    calls = store._q("SELECT outcome, error, count(*) FROM model_calls GROUP BY outcome, error")
+    calls = store.read("SELECT outcome, error, count(*) FROM model_calls GROUP BY outcome, error")
     n_calls = sum(c for _, _, c in calls)
     by_cause: dict[str, int] = defaultdict(int)
     for outcome, error, count in calls:
@@ -209,7 +209,7 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
     for cause, count in sorted(by_cause.items()):
         causes.append({"source": "model", "cause": cause, "errors": count,
                        "total": n_calls, "rate": count / n_calls})
-    checks = dict(store._q(
+    checks = dict(store.read(
         "SELECT action, count(*) FROM events WHERE action IN "
         "('model_output_invalid', 'model_output_rejected') GROUP BY action"))
     invalid = sum(checks.values())
@@ -217,7 +217,7 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
         causes.append({"source": "output", "cause": "invalid output", "errors": invalid,
                        "total": n_calls, "rate": invalid / n_calls if n_calls else None})
 
-    runs = store._q(
+    runs = store.read(
         "SELECT kind, sum(exit_code IS NULL OR exit_code != 0), count(*) FROM runs GROUP BY kind"
     )
     for kind, failed, total in sorted(runs):
@@ -245,7 +245,7 @@ def error_rates(store: Store, attempts: list[dict] | None = None) -> dict[str, A
 
 def model_call_stats(store: Store) -> list[dict]:
     """Per (model, step): calls, ok, tokens, cost, mean latency."""
-    rows = store._q(
+    rows = store.read(
         "SELECT model, step, count(*), "
         f"sum(outcome IN ({_OK_SQL})), "
         "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
@@ -297,17 +297,17 @@ def _draft_model(version: dict, session_model: str | None) -> str:
 def draft_pairs(store: Store) -> list[dict]:
     """Every model draft with, when a spec descending from it was approved, the
     approved version and the line edit distance between them."""
-    sessions = {r[0]: r[1] for r in store._q("SELECT id, model FROM sessions")}
+    sessions = {r[0]: r[1] for r in store.read("SELECT id, model FROM sessions")}
     approvals = {
         r[0]: r[1]
-        for r in store._q(
+        for r in store.read(
             "SELECT session_id, sha256 FROM approvals a WHERE gate = 'spec' AND id = "
             "(SELECT max(id) FROM approvals b WHERE b.session_id = a.session_id "
             "AND b.gate = 'spec')"
         )
     }
     versions: dict[str, list[dict]] = defaultdict(list)
-    for r in store._dicts(
+    for r in store.read_dicts(
         "SELECT session_id, version, text, sha256, source, actor, model FROM spec_versions "
         "ORDER BY session_id, version"
     ):
