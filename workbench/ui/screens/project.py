@@ -255,8 +255,8 @@ class EvolveScreen(Screen[str | None]):
                 f"# {f['n']}. {f['severity']} {f['location']}: {f['text']}\n" for f in open_)
         self.add_class("-review", "-specgate")
         self.query_one("#evolve-diff", Static).update(Syntax(text, "diff", background_color="default"))
-        self.set_status(f"The spec change (spec gate, {self.gate.sha256[:12]}): y approves it and plans "
-                        "the 3-way merge · Esc: back to editing")
+        self.set_status(f"The spec change (spec gate, {self.gate.sha256[:12]}): y approves it, then the "
+                        "merge is planned · Esc: back to editing")
 
     def _show_plan_gate(self) -> None:
         self.merge = self._service().merge(self.sid)
