@@ -238,7 +238,10 @@ def test_a_hanging_generated_test_is_said_at_each_timeout_off_a_terminal(tmp_pat
         view(e)
 
     with LoopbackLLM() as srv:
-        srv.responder = lifecycle_responder(files=lambda cur: {**cur, TEST_FILE: cur[TEST_FILE] + HANG})
+        # The model adds the hanging test, and its "repair" gives it back as it was (appending
+        # it again would be a lint failure, F811, found before the tests run: no second timeout).
+        srv.responder = lifecycle_responder(files=lambda cur: {
+            **cur, TEST_FILE: cur[TEST_FILE] if "test_zz_hangs" in cur[TEST_FILE] else cur[TEST_FILE] + HANG})
         cfg = Config(models={"gpt": ModelConfig("openai/gpt-4o", api_base=srv.api_base("openai"))})
         engine = Engine(store, ModelProvider(cfg, "gpt", store=store, cross_review=False), sink,
                         Options(test_timeout=3, repair_attempts=1, run_monitor=False))
@@ -249,6 +252,7 @@ def test_a_hanging_generated_test_is_said_at_each_timeout_off_a_terminal(tmp_pat
                 break
             engine.approve(sid, outcome.gate, outcome.sha256, actor="human:test")
     assert outcome.status == "failed" and outcome.step == "tests"
+    assert "timed out after 3 s" in outcome.message and "lint:" not in outcome.message
     notices = [e.message for e in events if getattr(e, "notice", False) or (e.data or {}).get("notice")]
     assert "generated tests timed out after 3 s (run 1 of 2)" in notices
     assert "generated tests timed out after 3 s (run 2 of 2)" in notices
