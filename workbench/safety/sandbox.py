@@ -727,6 +727,28 @@ def for_prompt(output: str, limit: int = PROMPT_LIMIT) -> str:
     return f"{text[:head]}\n… [{len(text) - limit} characters of output cut] …\n{text[-tail:]}"
 
 
+def _reopen_dirs(roots: Iterable[str]) -> None:
+    """Give every directory that sandboxed code could write back its owner's rwx, without
+    following a symlink. A folder it left read-only (with a symlink to a host file inside)
+    would make a later rmtree fail, and Python's TemporaryDirectory cleanup before 3.11.8
+    and 3.12.2 then chmods the symlink's target on the host (CVE-2023-6597)."""
+    import stat
+
+    def reopen(d: str) -> None:
+        try:
+            st = os.lstat(d)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
+                os.chmod(d, stat.S_IMODE(st.st_mode) | 0o700)
+        except OSError:
+            pass
+
+    for root in roots:
+        reopen(root)
+        for dirpath, dirnames, _files in os.walk(root):  # never descends into a symlink
+            for d in dirnames:
+                reopen(os.path.join(dirpath, d))
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -904,6 +926,7 @@ def run(
             if group is not None:
                 group.close()
         duration = time.monotonic() - start
+        _reopen_dirs([cwd_real, *writable_real])  # every process of the run is gone by now
         output = _redact.redact(_read_output(out_path))
         if oom:
             output += f"\n[workbench: {oom} process(es) killed at the run's {memory_mb} MB memory limit]\n"
