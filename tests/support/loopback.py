@@ -64,6 +64,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str = "scripted error"
     cut_at: float = 0.5  # "cut": the share of the text sent before the stream ends
+    finish: str = "stop"  # "length": the provider says the reply hit its max-token limit
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -138,6 +139,12 @@ class Request:
 def split_tokens(text: str) -> list[str]:
     """A reply split into word-ish 'tokens' (whitespace kept), never losing a character."""
     return re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
+
+
+def _stop(reply: Reply, provider: str) -> str:
+    """The provider's own word for why the reply ended (Reply.finish: stop or length)."""
+    words = {"openai": ("stop", "length"), "anthropic": ("end_turn", "max_tokens"), "gemini": ("STOP", "MAX_TOKENS")}
+    return words[provider][reply.finish == "length"]
 
 
 def _count(text: str) -> int:
@@ -352,11 +359,11 @@ class _Handler(BaseHTTPRequestHandler):
         text = reply.text
         if req.provider == "anthropic":
             body = {"id": "msg_loopback", "type": "message", "role": "assistant", "model": req.model,
-                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                    "content": [{"type": "text", "text": text}], "stop_reason": _stop(reply, "anthropic"),
                     "stop_sequence": None, "usage": {"input_tokens": pt, "output_tokens": ct}}
         elif req.provider == "gemini":
             body = {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                                    "finishReason": "STOP", "index": 0}],
+                                    "finishReason": _stop(reply, "gemini"), "index": 0}],
                     "usageMetadata": {"promptTokenCount": pt, "candidatesTokenCount": ct,
                                       "totalTokenCount": pt + ct},
                     "modelVersion": req.model}
@@ -364,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
                     "model": req.model or "loopback",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
+                                 "finish_reason": _stop(reply, "openai")}],
                     "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
         self._send_json(200, body, reply, truncate=reply.fault == "truncate")
 
@@ -410,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                       "delta": {"type": "text_delta", "text": p}}))
             out.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
             out.append(ev("message_delta", {"type": "message_delta",
-                                            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                            "delta": {"stop_reason": _stop(reply, "anthropic"), "stop_sequence": None},
                                             "usage": {"output_tokens": ct}}))
             out.append(ev("message_stop", {"type": "message_stop"}))
         elif req.provider == "gemini":
@@ -419,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
                 cand = {"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}
                 obj: dict = {"candidates": [cand], "modelVersion": req.model}
                 if last:
-                    cand["finishReason"] = "STOP"
+                    cand["finishReason"] = _stop(reply, "gemini")
                     obj["usageMetadata"] = {"promptTokenCount": pt, "candidatesTokenCount": ct,
                                             "totalTokenCount": pt + ct}
                 out.append(f"data: {json.dumps(obj)}\r\n\r\n".encode())
@@ -435,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
                 out.append(b"data: " + json.dumps({**base, "choices": [
                     {"index": 0, "delta": delta, "finish_reason": None}]}).encode() + b"\n\n")
             out.append(b"data: " + json.dumps({**base, "choices": [
-                {"index": 0, "delta": {}, "finish_reason": "stop"}]}).encode() + b"\n\n")
+                {"index": 0, "delta": {}, "finish_reason": _stop(reply, "openai")}]}).encode() + b"\n\n")
             out.append(b"data: " + json.dumps({**base, "choices": [], "usage": {
                 "prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}).encode() + b"\n\n")
             out.append(b"data: [DONE]\n\n")

@@ -714,6 +714,9 @@ class Gateway:
         elif wire.seen and not wire.ended:
             a = _Attempt(f"the stream ended without its end marker ({wire.marker})", True,
                          partial=text, incomplete=True)
+        elif state["finish"] in ("length", "max_tokens", "MAX_TOKENS"):  # LiteLLM says "length"
+            a = _Attempt(f"the reply hit the output limit (finish_reason {state['finish']}, "
+                         f"max_tokens {self.settings.max_tokens})", True, partial=text, incomplete=True)
         elif state["finish"] is None or (not text and usage is None):
             if text:
                 a = _Attempt("the stream ended before the model finished", False, partial=text)
