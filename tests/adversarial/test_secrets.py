@@ -287,7 +287,7 @@ def test_a_spec_with_a_dna_primer_default_and_a_pem_mention_is_not_refused():
 
     text = spec_text(summary="summary: Find primers such as ACCATAGCTAGCTAGCTAGC; "
                              "never prints -----BEGIN PRIVATE KEY----- blocks")
-    text = text.replace("default: json", "default: json\n        help: e.g. AGCTTAGCTAGCTAGCTAGC", 1)
+    text = text.replace("help: Output format", "help: e.g. AGCTTAGCTAGCTAGCTAGC", 1)
     refuse_secrets(text, "primer.spec.md", ValueError)  # raises nothing
     validate(parse_spec(text), ["python-cli"])
     with pytest.raises(ValueError, match=r"primer.spec.md:\d+: looks like a secret \(gitlab"):

@@ -207,7 +207,7 @@ def _screen_events(yaml_text: str, source: str, offset: int) -> None:
     aliases and anchors, too many nodes, too deep a nesting, huge integers, and more
     commands or options than the caps - so a hostile spec costs one linear scan."""
     resolver = yaml.resolver.Resolver()
-    # stack of containers: [is_mapping, path, expecting_key, key, count, start_line]
+    # stack of containers: [is_mapping, path, expecting_key, key, count, start_line, keys seen]
     stack: list[list] = []
     nodes = 0
     for ev in yaml.parse(yaml_text, Loader=_Loader):
@@ -248,6 +248,10 @@ def _screen_events(yaml_text: str, source: str, offset: int) -> None:
                                 f"an integer of {len(value):,} characters is too large "
                                 f"(at most {MAX_INT_CHARS})")
             if is_key:
+                if value in stack[-1][6]:  # a reader would keep the last: not what a reviewer read
+                    raise SpecError(source, line, field_name((*stack[-1][1], value)[:8]),
+                                    "given twice in the same mapping; keep one")
+                stack[-1][6].add(value)
                 stack[-1][2] = False
                 stack[-1][3] = value
             else:
@@ -258,7 +262,7 @@ def _screen_events(yaml_text: str, source: str, offset: int) -> None:
         if len(stack) >= MAX_YAML_DEPTH:
             raise SpecError(source, line, field_name(path[:4]) or "front matter",
                             f"nested too deeply (more than {MAX_YAML_DEPTH} levels)")
-        stack.append([isinstance(ev, yaml.MappingStartEvent), path, True, None, 0, line])
+        stack.append([isinstance(ev, yaml.MappingStartEvent), path, True, None, 0, line, set()])
 
 
 def _tag(resolver: yaml.resolver.Resolver, ev: yaml.ScalarEvent) -> str:
