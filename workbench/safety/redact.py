@@ -359,6 +359,7 @@ def _detector_patterns() -> list[_Pattern]:
             slack,
             square_oauth,
             stripe,
+            twilio,
         )
         from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
         from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
@@ -401,6 +402,14 @@ def _detector_patterns() -> list[_Pattern]:
           for r in square_oauth.SquareOAuthDetector.denylist],
         *[_Pattern("azure-storage", r, 0, "AccountKey=", ("AccountKey=",))
           for r in AzureStorageKeyDetector.denylist],
+        *[_Pattern("twilio", _bounded(r), 1, r.pattern[:2], (r.pattern[:2],), left=True,
+                   accept=lambda v: any(c.isdigit() for c in v)) for r in twilio.TwilioKeyDetector.denylist],
+        # credentials in an HTTP header or a webhook URL, whatever the service
+        _Pattern("http-authorization",
+                 re.compile(r"(?i)authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+([A-Za-z0-9._~+/=-]{12,})"),
+                 1, "", ("authorization",), True),
+        _Pattern("discord-webhook", re.compile(r"discord(?:app)?\.com/api/webhooks/(\d+/[A-Za-z0-9_-]{30,})"),
+                 1, "", ("/api/webhooks/",)),
     ]
 
 
