@@ -260,11 +260,15 @@ def _export(store, args) -> int:
         from workbench.errors import UsageError
 
         raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
+    from workbench.cli.terminal import printable
+
+    # on a terminal, escape sequences in the data are shown, not obeyed (OSC 52 writes the clipboard)
+    shown = printable if out.isatty() else str
     count = 0
     try:
         if args.format == "jsonl":
             for e in events:
-                out.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
+                out.write(shown(json.dumps(e, ensure_ascii=False, separators=(",", ":"))) + "\n")
                 count += 1
         else:
             import csv
@@ -276,7 +280,8 @@ def _export(store, args) -> int:
                 if row["payload"] is not None:
                     row["payload"] = json.dumps(row["payload"], ensure_ascii=False,
                                                 sort_keys=True, separators=(",", ":"))
-                writer.writerow([csv_cell(row[f]) for f in EXPORT_FIELDS])
+                cells = (csv_cell(row[f]) for f in EXPORT_FIELDS)
+                writer.writerow([shown(c) if isinstance(c, str) else c for c in cells])
                 count += 1
     finally:
         if args.output:
