@@ -189,3 +189,21 @@ def test_texts_that_only_look_like_those_secrets_are_kept():
     from workbench.safety.redact import redact
 
     assert [redact(t) for t in NOT_SECRETS] == NOT_SECRETS
+
+
+def test_a_wide_spec_within_the_per_command_caps_is_refused_by_the_total(tmp_path):
+    """100 commands x 100 options passed every cap and then timed out the tests step after
+    5.5 minutes; the whole spec's parameters are capped, with the count and the limit named."""
+    from workbench.spec import SpecError, parse_spec
+    from workbench.spec.model import MAX_PARAMETERS
+
+    def spec(commands: int, options: int) -> str:
+        cmds = "".join(
+            f"  - name: c{i}\n    summary: s\n    options:\n"
+            + "".join(f"      - name: o{j}\n        type: str\n        help: h\n" for j in range(options))
+            for i in range(commands))
+        return f"---\nname: wide\nsummary: s\ntemplate: python-cli\ncommands:\n{cmds}---\n# wide\n"
+
+    with pytest.raises(SpecError, match=f"the limit is {MAX_PARAMETERS:,} for a whole spec"):
+        parse_spec(spec(100, 100))
+    parse_spec(spec(3, 167))  # 501 options: a real wide tool still fits

@@ -188,6 +188,9 @@ def parse_spec(text: str | bytes, source: str = "spec.md") -> Spec:
 # nodes or deeper nesting than these; a hostile file is refused before it is built.
 MAX_COMMANDS = 200
 MAX_OPTIONS = 200  # options (and, separately, arguments) of one command
+# Parameters of all commands together: each one is a parser, a help line and tests in
+# the generated project, whose own test run must stay within the tests step's limit.
+MAX_PARAMETERS = 1_000
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 40
 MAX_INT_CHARS = 40  # a plain integer scalar longer than this is refused (int(...) limits)
@@ -210,6 +213,7 @@ def _screen_events(yaml_text: str, source: str, offset: int) -> None:
     # stack of containers: [is_mapping, path, expecting_key, key, count, start_line, keys seen]
     stack: list[list] = []
     nodes = 0
+    params = [0]  # arguments and options of every command so far
     for ev in yaml.parse(yaml_text, Loader=_Loader):
         line = ev.start_mark.line + offset if ev.start_mark is not None else offset
         if isinstance(ev, yaml.AliasEvent):
@@ -217,7 +221,7 @@ def _screen_events(yaml_text: str, source: str, offset: int) -> None:
                             f"YAML aliases (*{ev.anchor}) are not allowed in a spec; write the value out")
         if isinstance(ev, (yaml.CollectionEndEvent)):
             top = stack.pop()
-            _check_count(top, source)
+            _check_count(top, source, params)
             _done_value(stack)
             continue
         if not isinstance(ev, yaml.NodeEvent):
@@ -277,17 +281,23 @@ def _done_value(stack: list[list]) -> None:
         stack[-1][2] = True
 
 
-def _check_count(container: list, source: str) -> None:
+def _check_count(container: list, source: str, params: list[int]) -> None:
     if container[0]:
         return
     path, count, line = container[1], container[4], container[5]
-    if path == ("commands",) and count > MAX_COMMANDS:
-        raise SpecError(source, line, "commands",
-                        f"{count:,} commands; the limit is {MAX_COMMANDS}")
-    if len(path) == 3 and path[0] == "commands" and path[2] in ("options", "arguments") \
-            and count > MAX_OPTIONS:
-        raise SpecError(source, line, field_name(path),
-                        f"{count:,} {path[2]}; the limit is {MAX_OPTIONS} per command")
+    if path == ("commands",):
+        if count > MAX_COMMANDS:
+            raise SpecError(source, line, "commands",
+                            f"{count:,} commands; the limit is {MAX_COMMANDS}")
+        if params[0] > MAX_PARAMETERS:
+            raise SpecError(source, line, "commands",
+                            f"{params[0]:,} arguments and options in all; the limit is "
+                            f"{MAX_PARAMETERS:,} for a whole spec")
+    if len(path) == 3 and path[0] == "commands" and path[2] in ("options", "arguments"):
+        if count > MAX_OPTIONS:
+            raise SpecError(source, line, field_name(path),
+                            f"{count:,} {path[2]}; the limit is {MAX_OPTIONS} per command")
+        params[0] += count
 
 
 def _load_front_matter(yaml_text: str, source: str, offset: int) -> tuple[Any, Any]:
