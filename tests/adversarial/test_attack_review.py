@@ -207,3 +207,20 @@ def test_a_wide_spec_within_the_per_command_caps_is_refused_by_the_total(tmp_pat
     with pytest.raises(SpecError, match=f"the limit is {MAX_PARAMETERS:,} for a whole spec"):
         parse_spec(spec(100, 100))
     parse_spec(spec(3, 167))  # 501 options: a real wide tool still fits
+
+
+def test_generated_code_sees_an_allow_list_of_the_environment(tmp_path, monkeypatch):
+    """A token in a variable no secret pattern knows (GH_PAT, SENTRY_DSN) never reaches
+    sandboxed code, so no test output can carry it into a repair prompt."""
+    from workbench.safety import sandbox
+
+    if not sandbox.sandbox_available():
+        pytest.skip("bubblewrap cannot sandbox here")
+    monkeypatch.setenv("GH_PAT", "ghp-like-value-0123456789")
+    monkeypatch.setenv("SENTRY_DSN", "https://abc@o1.ingest.sentry.io/1")
+    monkeypatch.setenv("CONTAINER_NAME", "host-container")
+    res = sandbox.run(["env"], tmp_path, timeout=30, env={"WB_CHECK": "1"})
+    assert res.exit_code == 0, res.output
+    seen = dict(line.split("=", 1) for line in res.output.splitlines() if "=" in line)
+    assert "GH_PAT" not in seen and "SENTRY_DSN" not in seen and "CONTAINER_NAME" not in seen
+    assert seen.get("WB_CHECK") == "1" and "PATH" in seen and seen["HOME"] != str(Path.home())

@@ -84,8 +84,10 @@ def _run(kind: str, cmd: list[str], cwd: Path, options, writable: list[Path], en
          on_output: Output | None = None, sandboxed: bool = True) -> CheckResult:
     from workbench.safety import sandbox
 
-    env = sandbox.clean_env()
-    env.update(env_extra or {})
+    # sandboxed: only what this check sets (the sandbox adds its allow-list of the rest);
+    # the one unsandboxed install (the spec's declared dependencies) gets the scrubbed host
+    # environment, proxies included
+    env = dict(env_extra or {}) if sandboxed else {**sandbox.clean_env(), **(env_extra or {})}
     started = time.monotonic()
     limits, timed_out = "", False
     if sandboxed:

@@ -121,9 +121,19 @@ def scrub_env(
     return {k: v for k, v in base.items() if not _is_secret_var(k, v, extra)}
 
 
+# What of Workbench's own environment generated code may see: an allow-list, so a
+# token in a variable no pattern knows (GH_PAT, SENTRY_DSN ...) never reaches it, nor
+# a test output that a repair prompt would carry to a model.
+_ENV_ALLOWED = frozenset({
+    "PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR",
+    "SOURCE_DATE_EPOCH", "PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING",
+})
+
+
 def _build_env(env: Mapping[str, str | None] | None, home: str, tmp: str) -> dict[str, str]:
-    merged: dict[str, str | None] = dict(os.environ)
-    if env:
+    merged: dict[str, str | None] = {k: v for k, v in os.environ.items()
+                                     if k in _ENV_ALLOWED or k.startswith("LC_")}
+    if env:  # what the caller (Workbench itself) sets for this run
         merged.update(env)
     clean = scrub_env({k: v for k, v in merged.items() if v is not None})
     clean.update(
