@@ -14,6 +14,9 @@ timeout = 300                     # optional, this model's own timeout
 
 [steps]
 review = "gemini"                 # a per-step model: alias or raw id
+
+[keys]
+next = "ctrl+n"                   # the TUI's keys, by action (KEY_ACTIONS); "f5,ctrl+n" binds two
 ```
 
 A missing file is an empty config. A file that cannot be read or is not valid gives
@@ -35,6 +38,10 @@ ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MODEL_KEYS = ("model", "api_base", "api_key_env", "fallbacks", "timeout")
 TIMEOUT_MAX = 3600.0
+# The TUI's remappable actions ([keys] NAME = "KEYS"); the TUI maps each to its binding id.
+KEY_ACTIONS = ("next", "back", "rerun", "approve", "model", "palette", "pane", "diff", "findings",
+               "cancel", "maximize", "help", "new", "quit")
+KEY_RE = re.compile(r"^(?:[a-z0-9_]+\+)*(?:[a-z0-9_]+|[^\sa-z0-9_+,])$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class Config:
     timeout: float | None = None  # [workbench] timeout: every model's read timeout (seconds)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     steps: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # [keys]: action -> "key[,key...]"
     source: str | None = None  # the file it came from, if any
 
 
@@ -142,8 +150,8 @@ def parse_config(text: str, path: Path | str = "config.toml") -> Config:
 
     cfg = Config(source=str(path))
     for top in data:
-        if top not in ("workbench", "models", "steps"):
-            raise _err(path, text, (top,), "unknown section (expected workbench, models or steps)")
+        if top not in ("workbench", "models", "steps", "keys"):
+            raise _err(path, text, (top,), "unknown section (expected workbench, models, steps or keys)")
 
     wb = data.get("workbench", {})
     if not isinstance(wb, dict):
@@ -208,4 +216,16 @@ def parse_config(text: str, path: Path | str = "config.toml") -> Config:
         if not isinstance(value, str) or not value.strip():
             raise _err(path, text, ("steps", step), "must be a model alias or LiteLLM id (a string)")
         cfg.steps[step] = value.strip()
+
+    keys = data.get("keys", {})
+    if not isinstance(keys, dict):
+        raise _err(path, text, ("keys",), 'must be a table of action = "key"')
+    for action, value in keys.items():
+        if action not in KEY_ACTIONS:
+            raise _err(path, text, ("keys", action), f"unknown action (expected one of: {', '.join(KEY_ACTIONS)})")
+        chosen = [k.strip() for k in value.split(",")] if isinstance(value, str) else []
+        if not chosen or not all(KEY_RE.match(k) for k in chosen):
+            raise _err(path, text, ("keys", action),
+                       'must be a key such as "ctrl+n" or "f5" (several: "f5,ctrl+n")')
+        cfg.keys[action] = ",".join(chosen)
     return cfg

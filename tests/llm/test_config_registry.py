@@ -273,3 +273,28 @@ def test_the_provider_never_opens_a_store_of_its_own(tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
     assert ModelProvider(model="offline").for_step("spec").label == "offline"
     assert not any(tmp_path.rglob("*.db")) and not any(tmp_path.rglob("*.sqlite*"))
+
+
+def test_keys_section_remaps_actions_and_names_a_bad_line():
+    from workbench.config import parse_config
+
+    cfg = parse_config('[keys]\nnext = "ctrl+e"\npane = "f5, tab"\n')
+    assert cfg.keys == {"next": "ctrl+e", "pane": "f5,tab"}
+    for text, line, what in (
+        ('[keys]\nnext = "ctrl+e"\nnxt = "f6"\n', 3, "keys.nxt: unknown action"),
+        ('[workbench]\n\n[keys]\nback = "ctrl +b"\n', 4, "keys.back: must be a key"),
+        ('[keys]\nquit = 3\n', 2, "keys.quit: must be a key"),
+    ):
+        with pytest.raises(UsageError) as err:
+            parse_config(text)
+        assert str(err.value).startswith(f"config.toml:{line}: {what}"), str(err.value)
+
+
+def test_every_key_action_is_a_binding_of_the_tui():
+    from workbench.config import KEY_ACTIONS
+    from workbench.ui.app import KEY_BINDINGS, WorkbenchApp
+    from workbench.ui.widgets.stepper import Stepper
+
+    assert set(KEY_BINDINGS) == set(KEY_ACTIONS)
+    ids = {b.id for b in WorkbenchApp.BINDINGS} | {b.id for b in Stepper.BINDINGS}
+    assert set(KEY_BINDINGS.values()) <= ids

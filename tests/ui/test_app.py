@@ -48,15 +48,48 @@ def visible(app, widget_id: str) -> bool:
     return w.display and w.region.area > 0
 
 
-async def test_wide_layout_shows_four_panes_beside_the_stepper(fake_backend, out_dir):
+def width_of(app, widget_id: str) -> int:
+    return app.query_one(f"#{widget_id}").region.width
+
+
+async def test_design_phase_gives_the_focused_pane_the_room(fake_backend, out_dir):
+    """120x40, design phase: chat and spec side by side; the focused one has the room
+    (the spec then shows 80 columns of text); the stepper is a one-line phase bar."""
     app = make_app(fake_backend, out_dir)
     async with app.run_test(size=(120, 40)) as pilot:
+        await submit_request(app, pilot)
+        assert visible(app, "chat") and visible(app, "spec") and visible(app, "phasebar")
+        assert not visible(app, "steps") and not visible(app, "preview") and not visible(app, "audit")
+        assert app.query_one("#phasebar").region.height == 1
+        app.editor.text_area.focus()
         await pilot.pause()
-        for pane in ("chat", "spec", "preview", "audit", "stepper"):
-            assert visible(app, pane), pane
-        assert not visible(app, "pane-tabs")
-        stepper = app.query_one("#stepper").region
-        assert all(app.query_one(f"#{p}").region.x >= stepper.right for p in ("chat", "spec"))
+        assert width_of(app, "spec") > width_of(app, "chat")
+        ta = app.editor.text_area
+        assert ta.content_region.width - ta.gutter_width >= 80
+        app.chat.input.focus()
+        await pilot.pause()
+        assert width_of(app, "chat") > width_of(app, "spec")
+
+
+async def test_every_pane_is_one_key_away_and_maximizes_whole(fake_backend, out_dir):
+    app = make_app(fake_backend, out_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await submit_request(app, pilot)
+        seen = []
+        for _ in range(5):
+            await pilot.press("ctrl+t")
+            seen.append(app.active_pane)
+            assert visible(app, app.active_pane)
+        assert sorted(seen) == sorted(["chat", "spec", "preview", "audit", "steps"])
+        app.action_show_pane("preview")
+        await pilot.pause()
+        app.query_one("#preview-file").focus()
+        await pilot.press("f7")
+        await pilot.pause()
+        assert app.screen.maximized is app.preview  # the whole pane, not the part focused
+        await pilot.press("f7")
+        await pilot.pause()
+        assert app.screen.maximized is None
 
 
 async def test_narrow_layout_uses_tabs_and_fits_80x24(fake_backend, out_dir):
@@ -66,16 +99,26 @@ async def test_narrow_layout_uses_tabs_and_fits_80x24(fake_backend, out_dir):
         assert visible(app, "pane-tabs")
         assert visible(app, "chat") and not visible(app, "spec")
         text = screen_text(app)
-        # every step is on screen, and so are the model and the palette key
-        for title in ("Request captured", "Docs and apply", "Monitor"):
-            assert title in text
+        # the phases on one line, the model and the palette key
+        assert "DESIGN" in text and "SCAFFOLD" in text and "INTEGRATE" in text
         assert "model offline" in text
         assert "f2 Commands" in text and "^q Quit" in text
         await pilot.press("ctrl+t")
         assert app.active_pane == "spec" and visible(app, "spec") and not visible(app, "chat")
         assert app.query_one("#pane-tabs", Tabs).active == "tab-spec"
         await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")
+        assert app.active_pane == "steps" and app.focused is app.stepper  # the stepper, by key
+        assert "Request captured" in screen_text(app)
+        await pilot.press("ctrl+t")
         assert app.active_pane == "chat"
+
+
+async def test_welcome_opens_at_its_instruction(fake_backend, out_dir):
+    app = make_app(fake_backend, out_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.chat.log_view.scroll_y == 0
+        assert "Describe the command-line tool you want" in screen_text(app)
 
 
 async def test_offline_notice_on_first_run(fake_backend, out_dir):
@@ -196,10 +239,23 @@ async def test_reject_returns_to_editing(fake_backend, out_dir):
         await pilot.pause()
         assert isinstance(app.screen, ApprovalScreen)
         await pilot.press("n")
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: not app.busy and app.active_pane == "spec")
         assert not isinstance(app.screen, ApprovalScreen)
-        assert app.active_pane == "spec" and app.focused is app.editor.text_area
-        assert app.stepper.states["approval"] == "waiting"
+        assert app.focused is app.editor.text_area
+        # the rejection went through the engine: recorded, back to the spec, and said
+        assert ("step_back", "spec") in app.backend.engine.calls
+        assert app.stepper.states["approval"] == "pending" and app.waiting_gate is None
+        assert any(e["action"] == "reject" for e in app.backend.store.events)
+        text = screen_text(app)
+        assert "waiting for approval" not in text
+        assert "spec v1 kept" in text and "Rejected the spec" in "".join(t.text for t in app.chat.turns)
+        # an edit is the developer's spec: Next reviews it, nothing is drafted again
+        ta = app.editor.text_area
+        ta.move_cursor((ta.document.line_count - 1, 0))
+        await pilot.press(*"- mine")
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        assert app.editor.text.rstrip().endswith("- mine")
 
 
 async def test_step_back_and_rerun_from_the_stepper(fake_backend, out_dir):
@@ -207,7 +263,7 @@ async def test_step_back_and_rerun_from_the_stepper(fake_backend, out_dir):
     async with app.run_test(size=(120, 40)) as pilot:
         await submit_request(app, pilot)
         engine = app.backend.engine
-        app.stepper.focus()
+        app.action_show_pane("steps")
         app.stepper.select_step("analysis")
         await pilot.press("b")
         assert await wait_for(pilot, lambda: not app.busy)
@@ -325,7 +381,7 @@ async def test_switch_model_for_one_step_is_recorded(fake_backend, out_dir, wb_e
     app = make_app(backend, out_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await submit_request(app, pilot)
-        app.stepper.focus()
+        app.action_show_pane("steps")
         app.stepper.select_step("review")
         await pilot.press("f3")
         await pilot.pause()
@@ -403,7 +459,6 @@ async def test_engine_events_keep_their_order(fake_backend, out_dir):
         await pilot.pause(0.2)
         agent_turns = [t for t in app.chat.turns if isinstance(t, ChatTurn) and t.kind == "agent"]
         assert [t.text for t in agent_turns] == ["one two three"]
-        assert app.stepper.states["analysis"] == "done"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -414,3 +469,48 @@ async def test_quit_on_ctrl_q(fake_backend, out_dir, size):
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_keys_remap_takes_effect_and_f1_lists_the_keys(wb_env, out_dir):
+    from fakes import FakeEngine, FakeStore
+
+    from workbench.ui.backend import Backend
+
+    (wb_env / "config.toml").write_text('[keys]\nnext = "ctrl+e"\n')
+    backend = Backend(config_path=wb_env / "config.toml", engine_factory=FakeEngine, store_factory=FakeStore)
+    app = make_app(backend, out_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await submit_request(app, pilot)
+        assert "^e to review" in screen_text(app)  # the status names the key as remapped
+        await pilot.press("ctrl+n")  # the old key no longer does it
+        await pilot.pause()
+        assert not isinstance(app.screen, ApprovalScreen)
+        await pilot.press("ctrl+e")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, ApprovalScreen) and not app.busy)
+        app.editor.text_area.focus()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        text = screen_text(app)
+        assert "Diff" in text and "Next" in text  # the spec pane's F4, and the app's keys
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+
+
+async def test_a_chat_message_revises_the_open_spec_never_a_new_session(fake_backend, out_dir):
+    app = make_app(fake_backend, out_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await submit_request(app, pilot)
+        sid = app.backend.session_id
+        app.chat.input.value = "add an option --limit to convert"
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: not app.busy and len(app.chat.turns) > 2)
+        assert app.backend.session_id == sid and len(app.backend.store.sessions) == 1
+        last = app.chat.turns[-1]
+        # offline cannot write that change: it says so and points to the editor; nothing changed
+        assert last.kind == "error" and "Not applied" in last.text and "editor" in last.text
+        assert len(app.backend.store.list_spec_versions(sid)) == 1
+        assert app.waiting_gate == ("approval", "spec")

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from textual.app import App, ComposeResult
 
-from workbench.ui.app import MAX_FLUSH_GAP, STREAM_CPU_SHARE, flush_due
+from workbench.ui.bridge import MAX_FLUSH_GAP, STREAM_CPU_SHARE, flush_due
 from workbench.ui.widgets.chat import (
     SEAL_CHARS,
     ChatMarkdown,

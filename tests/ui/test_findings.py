@@ -59,7 +59,7 @@ async def three_findings_at_the_gate(app: WorkbenchApp, pilot) -> None:
     app.editor.text_area.load_text(text.replace(HELP_LINE, "").split("## Acceptance criteria")[0])
     assert await wait_for(pilot, lambda: app.stepper.states["approval"] == "pending")
     await pilot.press("ctrl+n")  # the review runs on the edit, then its gate opens
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+    assert [f["status"] for f in app.findings] == ["open"] * 3, (app.findings, app.main.view and app.main.view.steps)
     assert [f["status"] for f in app.findings] == ["open"] * 3
 
 
@@ -162,14 +162,14 @@ async def test_apply_a_structural_finding_then_review_again(real_backend, out_di
         assert "✓ applied" in text and "The spec changed since this review" in text
         assert [e["action"] for e in store.list_events(limit=5, step="review")][0] == "finding_applied"
 
-        assert "Ctrl+N for the next" in screen_text(app)  # (the top bar, under the screen)
+        assert "changed: ^n reviews it" in screen_text(app)  # (the top bar, under the screen)
         await pilot.pause(0.5)  # (an autosave would be a new version: there is none)
         assert store.get_spec_version(sid)["version"] == after["version"]
         # Ctrl+N, from the findings screen: it closes, the review runs again on the new
         # version, and its gate is for exactly that text
         await pilot.press("ctrl+n")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-        assert app._findings_screen() is None
+        assert app.main.findings_screen() is None
         assert app.screen.info.sha256 == after["sha256"]
         texts = [f["text"] for f in app.findings]
         assert "'dry-run' has a placeholder for its help text." in texts
@@ -336,18 +336,18 @@ async def test_the_footer_shows_f8_whole_or_not_at_all(fake_backend, out_dir, si
             return screen_text(app).splitlines()[-1].rstrip()
 
         app.chat.input.focus()
-        assert await wait_for(pilot, lambda: footer().endswith("^t Pane f8 Findings"))
+        assert await wait_for(pilot, lambda: "^t Pane f8 Findings" in footer())
         app.editor.text_area.focus()  # its F4 comes first: at 80 columns F8 no longer fits
         assert await wait_for(pilot, lambda: footer().startswith("f4 Diff"))
         await pilot.pause(0.1)
         if size[0] < 82:
             assert footer().endswith("^t Pane")
         else:
-            assert footer().endswith("^t Pane f8 Findings")
+            assert "^t Pane f8 Findings" in footer()
             await pilot.resize_terminal(80, 24)  # narrower: it goes, whole
             assert await wait_for(pilot, lambda: footer().endswith("^t Pane"))
             await pilot.resize_terminal(*size)
-            assert await wait_for(pilot, lambda: footer().endswith("^t Pane f8 Findings"))
+            assert await wait_for(pilot, lambda: "^t Pane f8 Findings" in footer())
         await pilot.press("f8")  # the key works all the same
         assert await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen))
 

@@ -223,11 +223,15 @@ async def test_a_reopened_finished_session_shows_its_true_state(real_backend, tm
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for(pilot, lambda: real_backend.session_id == sid)
         assert await wait_for(pilot, lambda: bool(app.preview.files), 20)
+        app.action_show_pane("spec")  # (a finished session shows its chat and audit first)
         assert await wait_for(pilot, lambda: "✓ valid" in screen_text(app), 10)
         text = screen_text(app)
-        assert "No spec yet" not in text and "No plan yet" not in text
+        assert "No spec yet" not in text
+        app.action_show_pane("preview")
+        await pilot.pause()
+        assert "No plan yet" not in screen_text(app) and "applied to disk" in screen_text(app)
         assert app.editor.text == approved and app.editor.text_area.read_only
-        assert app.preview.applied and "applied to disk" in text
+        assert app.preview.applied
         assert "pyproject.toml" in app.preview.files
         assert all(state == "done" for state in app.stepper.states.values())
         assert "all 16 steps done" in text

@@ -63,6 +63,35 @@ class NextAction:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What the model calls of a step (or a session) took, and the model that answered."""
+
+    tokens: int = 0
+    cost: float | None = 0.0  # None: some call's price is unknown
+    model: str = ""
+    calls: int = 0
+
+    @classmethod
+    def sum(cls, parts) -> Usage:
+        parts = list(parts)
+        costs = [p.cost for p in parts]
+        models = [p.model for p in parts if p.model]
+        return cls(sum(p.tokens for p in parts), None if any(c is None for c in costs) else sum(costs),
+                   models[-1] if models else "", sum(p.calls for p in parts))
+
+
+def usage_by_step(calls: list[dict]) -> dict[str, Usage]:
+    """The store's model calls of a session, summed per step (the last model named)."""
+    out: dict[str, Usage] = {}
+    for c in calls:
+        step = c.get("step") or ""
+        tokens = (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0)
+        one = Usage(tokens, c.get("cost"), str(c.get("model") or ""), 1)
+        out[step] = Usage.sum([out[step], one]) if step in out else one
+    return out
+
+
+@dataclass(frozen=True)
 class SessionView:
     """Everything a view shows of a session, read in one go."""
 
@@ -78,6 +107,12 @@ class SessionView:
     spec: dict | None  # the newest spec version: version, sha256, text, source
     findings: list[dict] = field(default_factory=list)
     next: NextAction = NextAction("run")
+    usage: dict[str, Usage] = field(default_factory=dict)  # step -> its model calls' tokens, cost
+
+    @property
+    def total(self) -> Usage:
+        """Tokens and cost of the whole session (cost None when any price is unknown)."""
+        return Usage.sum(self.usage.values())
 
     @property
     def open_findings(self) -> int:
@@ -142,11 +177,13 @@ class SessionService:
     the session's model and template."""
 
     def __init__(self, store, provider_for: ProviderFactory | None = None,
-                 on_event: ev.EventSink = ev.ignore, options=None):
+                 on_event: ev.EventSink = ev.ignore, options=None,
+                 engine_factory: Callable[..., Any] | None = None):
         self.store = store
         self.provider_for = provider_for
         self.on_event = on_event
         self.options = options
+        self.engine_factory = engine_factory  # (store, provider, on_event, options) -> engine
         self._engines: dict[str, Any] = {}
 
     # -------------------------------------------------------------- engines
@@ -157,8 +194,6 @@ class SessionService:
 
     def engine(self, sid: str | None = None, model: str | None = None, template: str | None = None):
         """The engine for a session (made once); with `sid` None, one for a new session."""
-        from workbench.lifecycle.engine import Engine
-
         key = sid or ""
         if key in self._engines:
             return self._engines[key]
@@ -169,7 +204,10 @@ class SessionService:
         provider = self._provider(model, template or DEFAULT_TEMPLATE)
         if hasattr(provider, "store") and getattr(provider, "store", None) is None:
             provider.store = self.store
-        engine = Engine(self.store, provider, self.on_event, self.options)
+        factory = self.engine_factory
+        if factory is None:
+            from workbench.lifecycle.engine import Engine as factory
+        engine = factory(self.store, provider, self.on_event, self.options)
         self._engines[key] = engine
         return engine
 
@@ -238,7 +276,7 @@ class SessionService:
             status=session.get("status") or "", steps=engine.status(sid),
             messages=engine.status_messages(sid), current_step=session.get("current_step"),
             spec=self.store.get_spec_version(sid), findings=engine.findings(sid),
-            next=self.next_action(sid))
+            next=self.next_action(sid), usage=usage_by_step(self.store.list_model_calls(sid)))
 
     def findings(self, sid: str) -> list[dict]:
         return self.engine(sid).findings(sid)
@@ -279,14 +317,60 @@ class SessionService:
         return gate
 
     def revise_spec(self, sid: str, text: str, actor: str | None = None) -> dict:
-        """A new spec version from the developer's text (reviewed again on the next run)."""
-        return self.engine(sid).save_spec_edit(sid, text, actor=actor)
+        """A new spec version from the developer's text (reviewed again on the next run).
+
+        After the spec gate was rejected (the spec step pending again, a version kept), a
+        version the developer changed is the spec: the next run reviews it rather than
+        drafting anew (an unchanged one is drafted again, which the TUI asks about first)."""
+        engine = self.engine(sid)
+        current = self.store.get_spec_version(sid)
+        rejected = (engine.status(sid).get("spec") == PENDING and current is not None
+                    and current["text"] != text)
+        version = engine.save_spec_edit(sid, text, actor=actor)
+        if rejected:
+            message = f"spec v{version['version']} written by the developer"
+            self.store.set_step(sid, "spec", DONE, message)
+            self.on_event(ev.make(ev.STATUS_CHANGED, sid, "spec", message, status=DONE))
+        return version
+
+    def revise_by_request(self, sid: str, request: str, actor: str | None = None) -> dict:
+        """The developer asks, in words, for a change to the spec: the Tool Builder agent
+        revises the newest version (a new version, reviewed again on the next run). A model
+        that leaves it unchanged (offline: anything but a structural fix) is refused,
+        pointing to the editor; nothing changes then."""
+        from workbench.llm.base import Finding
+        from workbench.spec import parse_spec  # yaml: off the views' start-up
+
+        engine = self.engine(sid)
+        current = self.store.get_spec_version(sid)
+        if current is None:
+            raise UsageError("there is no spec to revise yet: run the session to its draft first")
+        agents = engine.provider.for_step("spec")
+        ask = Finding("info", "the whole spec", f"The developer asks: {request.strip()}",
+                      "Change the spec as the developer asks; keep everything else as it is.", "developer")
+        text = agents.apply_finding(engine.ctx(sid, "spec"), current["text"], ask)
+        if text.strip() == current["text"].strip():
+            raise UsageError(f"{agents.label} left the spec unchanged (v{current['version']}): "
+                             "edit it in the editor yourself, or switch to a model that can")
+        parse_spec(text, "the revised spec")  # a revision that does not parse is refused
+        return {**self.revise_spec(sid, text, actor=actor), "before": current["text"]}
 
     def apply_finding(self, sid: str, ref: str | int, actor: str | None = None) -> dict:
         return self.engine(sid).apply_finding(sid, ref, actor=actor)
 
     def dismiss_finding(self, sid: str, ref: str | int, reason: str = "", actor: str | None = None) -> dict:
         return self.engine(sid).dismiss_finding(sid, ref, reason, actor=actor)
+
+    def advance(self, sid: str):
+        """Do what `next_action` names, short of a gate: run the next step that is not done
+        (a failed one again; a review runs on to its gate) and return the engine's Outcome.
+        At a gate or at the end nothing runs: the NextAction is returned, for the view to
+        offer (open the gate, say where the project is)."""
+        action = self.next_action(sid)
+        if action.kind not in ("run", "fix"):
+            return action
+        until = "approval" if action.step == "review" else action.step
+        return self.engine(sid).run(sid, until=until)
 
     def drive(self, sid: str, policy: Policy = Policy()):
         """Run until done, a failure or a gate the policy does not approve; returns the
@@ -307,4 +391,5 @@ class SessionService:
             return outcome
 
 
-__all__ = ["EngineLike", "Gate", "NextAction", "Policy", "SessionService", "SessionView", "PENDING"]
+__all__ = ["EngineLike", "Gate", "NextAction", "Policy", "SessionService", "SessionView", "Usage",
+           "PENDING"]

@@ -16,11 +16,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench import paths
 from workbench.errors import WorkbenchError
 from workbench.lifecycle.events import Event
+from workbench.lifecycle.session import EngineLike, Policy, SessionService, SessionView
 from workbench.lifecycle.steps import MODEL_STEPS
 from workbench.safety.fs import make_dirs
 
@@ -69,7 +70,7 @@ def _make_provider(model: str | None, config_path: Path | None):
         provider = UIProvider(config, model)
     except WorkbenchError as exc:
         provider, error = UIProvider(config, None), str(exc)
-    return provider, error
+    return provider, error, dict(config.keys)
 
 
 def sha256_text(text: str) -> str:
@@ -124,8 +125,26 @@ def engine_available() -> bool:
     return True
 
 
+class UIEngine(EngineLike, Protocol):
+    """What the TUI asks of an engine, through the session service and beside it (the
+    real `Engine` and the tests' `FakeEngine` are both checked against it)."""
+
+    cancel: Any  # a threading.Event handed to every agent call
+
+    def step_back(self, sid: str, step: str) -> None: ...
+    def rerun(self, sid: str, step: str) -> Any: ...
+    def plan(self, sid: str, steps: set[str] | None = None) -> Any: ...
+    def current_spec(self, sid: str) -> dict | None: ...
+    def apply_finding(self, sid: str, ref: str | int, actor: str | None = None) -> dict: ...
+    def dismiss_finding(self, sid: str, ref: str | int, reason: str = "", actor: str | None = None) -> dict: ...
+    def switch_model(self, sid: str, provider: Any, model: str, step: str | None = None,
+                     actor: str | None = None) -> None: ...
+
+
 class Backend:
-    """Holds the store, the engine and the session the app is working on."""
+    """Holds the store, the session service and the session the app is working on. Every
+    lifecycle decision is the service's (`next_action`, `advance`, `approve`, `reject`,
+    `drive`); this only says which session and which actor."""
 
     def __init__(
         self,
@@ -133,16 +152,16 @@ class Backend:
         db_path: Path | None = None,
         config_path: Path | None = None,
         model: str | None = None,
-        engine_factory: Callable[..., Any] | None = None,
+        engine_factory: Callable[..., UIEngine] | None = None,
         store_factory: Callable[[Path], Any] | None = None,
     ):
         self.db_path = db_path
         self.config_path = config_path
-        self.provider, self.config_error = _make_provider(model, config_path)
+        self.provider, self.config_error, self.keys = _make_provider(model, config_path)
         self.engine_factory = engine_factory
         self.store_factory = store_factory
         self.store: Any = None
-        self.engine: Any = None
+        self.service: SessionService | None = None
         self.session_id: str | None = None
         self.error: str = ""
         self._opened = threading.Event()
@@ -176,14 +195,14 @@ class Backend:
         return bool(names - {OFFLINE})
 
     def notes(self) -> list[str]:
-        out = list(getattr(self.provider, "warnings", []) or [])
+        out = list(self.provider.warnings)
         if self.config_error:
             out.insert(0, self.config_error)
         return out
 
     # -- life --------------------------------------------------------------
     def open(self, on_event: Callable[[Event], None]) -> None:
-        """Open the database and build the engine (slow imports: call in a thread)."""
+        """Open the database and the session service (slow imports: call in a thread)."""
         try:
             if self.store is None:
                 path = self.db_path or paths.db_path()
@@ -194,15 +213,11 @@ class Backend:
                     from workbench.store import Store
 
                     self.store = Store(path)
-            if self.engine is None:
-                factory = self.engine_factory
-                if factory is None:
-                    from workbench.lifecycle.engine import Engine
-
-                    factory = Engine
-                if getattr(self.provider, "store", None) is None:
+            if self.service is None:
+                if self.provider.store is None:
                     self.provider.store = self.store  # model calls are recorded
-                self.engine = factory(self.store, self.provider, on_event)
+                self.service = SessionService(self.store, lambda _model, _template: self.provider,
+                                              on_event, engine_factory=self.engine_factory)
         finally:
             self._opened.set()
 
@@ -211,127 +226,136 @@ class Backend:
 
     @property
     def ready(self) -> bool:
-        return self.engine is not None
+        return self.service is not None
 
-    def _need(self) -> Any:
-        if self.engine is None:
+    def _need(self) -> SessionService:
+        if self.service is None:
             self.wait_open(30)
-        if self.engine is None:
+        if self.service is None:
             raise RuntimeError(self.error or "the lifecycle engine is not available")
-        return self.engine
+        return self.service
+
+    def _sid(self) -> str:
+        if self.session_id is None:
+            raise WorkbenchError("no session: describe a tool in the chat first")
+        return self.session_id
+
+    @property
+    def engine(self) -> UIEngine | None:
+        """The engine of the open session (None before the service is open)."""
+        if self.service is None:
+            return None
+        return self.service.engine(self.session_id)
+
+    # -- reading -----------------------------------------------------------
+    def view(self) -> SessionView | None:
+        """The open session as the service sees it (None when none is open)."""
+        if self.service is None or self.session_id is None:
+            return None
+        return self.service.view(self.session_id)
+
+    def find(self, prefix: str) -> dict[str, Any]:
+        return self._need().find(prefix)
+
+    def recent_sessions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest sessions, newest first (id, request, out_dir, status, current_step)."""
+        return [dict(s) for s in self._need().recent(limit)]
+
+    def plan(self) -> Any:
+        """The plan the apply gate approves: every file Workbench will write (the scaffold,
+        then the integration files the integrate steps commit)."""
+        return self._need().plan(self._sid())
+
+    def draft_text(self) -> str | None:
+        """The model's first draft of the open session (the base of the editor's diff)."""
+        return self.store.get_output(self._sid(), "spec", "draft")
+
+    def approved_spec(self) -> dict[str, Any] | None:
+        """The spec version approved at the gate, if the gate was passed."""
+        sid = self._sid()
+        approval = self.store.get_approval(sid, "spec")
+        if not approval:
+            return None
+        return next((v for v in reversed(self.store.list_spec_versions(sid))
+                     if v["sha256"] == approval["sha256"]), None)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self, request: str, out_dir: Path, spec_text: str | None = None,
               read_context: bool = False) -> str:
         """A new session. `read_context`: the developer chose to build inside a repository
         and to have its README and pyproject read (otherwise nothing around is read)."""
-        engine = self._need()
-        self.session_id = engine.start(request, out_dir, spec_text=spec_text,
-                                       model=self.session_model, read_context=read_context)
+        self.session_id = self._need().start(request, out_dir, spec_text=spec_text,
+                                             model=self.session_model, read_context=read_context)
         return self.session_id
 
-    def recent_sessions(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest sessions, newest first (id, request, out_dir, status, current_step)."""
-        fn = getattr(self.store, "list_sessions", None)
-        return [dict(s) for s in fn(limit=limit)] if fn is not None else []
+    def drive(self) -> Any:
+        """Run on to the next gate, a failure or the end."""
+        return self._need().drive(self._sid(), Policy.stop())
 
-    def run(self, until: str | None = None) -> Any:
-        return self._need().run(self.session_id, until=until)
+    def advance(self) -> Any:
+        """Next: what the service says comes next (an Outcome, or the NextAction to offer)."""
+        return self._need().advance(self._sid())
 
-    def approve(self, gate: str, sha256: str, actor: str) -> Any:
-        return self._need().approve(self.session_id, gate, sha256, actor)
+    def approve(self, sha256: str, actor: str) -> Any:
+        """Approve the waiting gate, only at exactly `sha256` (the service's hash), then run on."""
+        service = self._need()
+        service.approve(self._sid(), sha256, actor=actor)
+        return service.drive(self._sid(), Policy.stop())
 
-    def approve_plan(self, sha256: str, actor: str) -> Any:
-        engine = self._need()
-        engine.approve(self.session_id, "plan", sha256, actor)
-        return engine.run(self.session_id)
+    def reject(self, reason: str, actor: str) -> Any:
+        """Reject the waiting gate through the service (recorded; back to the spec, or to
+        the implementation at the plan gate)."""
+        return self._need().reject(self._sid(), reason, actor=actor)
 
     def step_back(self, step: str) -> Any:
-        return self._need().step_back(self.session_id, step)
+        return self._need().engine(self._sid()).step_back(self._sid(), step)
 
     def rerun(self, step: str) -> Any:
-        return self._need().rerun(self.session_id, step)
+        return self._need().engine(self._sid()).rerun(self._sid(), step)
 
     def save_spec(self, text: str) -> None:
         if self.session_id is None:
             return
-        self._need().save_spec_edit(self.session_id, text)
-
-    def plan(self) -> Any:
-        """The plan the apply gate approves: every file Workbench will write (the scaffold,
-        then the integration files the integrate steps commit)."""
-        return self._need().plan(self.session_id)
+        self._need().revise_spec(self.session_id, text)
 
     def cancel(self) -> bool:
         """Ask the engine to cancel the running agent turn."""
-        cancel = getattr(self.engine, "cancel", None)
-        if cancel is None:
+        engine = self.engine
+        if engine is None:
             return False
-        if hasattr(cancel, "set"):
-            cancel.set()  # the engine's threading.Event, handed to every AgentContext
-        else:
-            cancel(self.session_id)
+        engine.cancel.set()  # the engine's threading.Event, handed to every AgentContext
         return True
 
-    def status(self) -> dict[str, str]:
-        if self.engine is None or self.session_id is None:
-            return {}
-        return dict(self.engine.status(self.session_id))
-
     def current_spec_text(self) -> str | None:
-        fn = getattr(self.engine, "current_spec", None)
-        if fn is None or self.session_id is None:
+        if self.service is None or self.session_id is None:
             return None
-        spec = fn(self.session_id)
+        spec = self.service.engine(self.session_id).current_spec(self.session_id)
         return spec["text"] if spec else None
 
     def findings(self) -> list[Any]:
         """The review's findings, numbered, each with its status (open, dismissed, applied)."""
-        fn = getattr(self.engine, "findings", None)
-        if fn is None or self.session_id is None:
+        if self.service is None or self.session_id is None:
             return []
-        return list(fn(self.session_id))
+        return list(self.service.findings(self.session_id))
 
     def dismiss_finding(self, ref: int | str, reason: str, actor: str) -> dict[str, Any]:
         """Dismiss a finding (number or id), with a reason; the engine audits it."""
-        if self.session_id is None:
-            raise WorkbenchError("no session: describe a tool in the chat first")
-        return dict(self._need().dismiss_finding(self.session_id, ref, reason, actor=actor))
+        return dict(self._need().dismiss_finding(self._sid(), ref, reason, actor=actor))
 
     def apply_finding(self, ref: int | str, actor: str) -> dict[str, Any]:
         """Have the agent revise the spec as the finding suggests (a new spec version; the
         review must run again). The result carries `spec_text`, the new version's text."""
-        if self.session_id is None:
-            raise WorkbenchError("no session: describe a tool in the chat first")
-        result = dict(self._need().apply_finding(self.session_id, ref, actor=actor))
+        result = dict(self._need().apply_finding(self._sid(), ref, actor=actor))
         result["spec_text"] = self.current_spec_text()
         return result
 
-    def reject(self, gate: str, actor: str) -> None:
-        """Record a rejection. At the plan gate the engine steps back to implementation; at
-        the spec gate the developer goes back to editing (the draft is kept, not redrafted)."""
-        if self.session_id is None:
-            return
-        if gate == "plan":
-            self._need().reject(self.session_id, gate, "rejected in the TUI", actor=actor)
-        elif self.store is not None and hasattr(self.store, "audit"):
-            self.store.audit(self.session_id, actor, "approval", "reject",
-                             "rejected at the spec gate: back to editing")
-
-    def approve_spec(self, text: str, actor: str) -> Any:
-        """Save `text`, bring the spec gate to that exact version, approve it, run on."""
-        sid = self.session_id
-        engine = self._need()
-        self.save_spec(text)
-        sha = sha256_text(text)
-        if self.status().get("approval") != "waiting":
-            outcome = engine.run(sid, until="approval")
-            if getattr(outcome, "status", "gate") != "gate":
-                return outcome  # review failed: the failure event says why
-            if getattr(outcome, "sha256", sha) != sha:
-                raise WorkbenchError("the spec changed while it was being approved; review it again")
-        engine.approve(sid, "spec", sha, actor)
-        return engine.run(sid)
+    def revise_by_request(self, request: str, actor: str) -> dict[str, Any]:
+        """A chat message while a session has a spec: the service has the Tool Builder agent
+        revise it (a new version, reviewed again). The result carries `spec_text` (the new
+        version) and `before` (the version it revised)."""
+        result = dict(self._need().revise_by_request(self._sid(), request, actor=actor))
+        result["spec_text"] = self.current_spec_text()
+        return result
 
     def switch_model(self, model: str, step: str | None, actor: str) -> None:
         """Switch model for the session or one step; the engine records the switch."""
@@ -342,19 +366,20 @@ class Backend:
             self.provider.default = model
         else:
             self.provider.overrides[step] = model
-        engine = self.engine
-        if engine is not None and self.session_id is not None and hasattr(engine, "switch_model"):
-            engine.switch_model(self.session_id, self.provider, model, step=step, actor=actor)
+        if self.service is not None and self.session_id is not None:
+            self.service.engine(self.session_id).switch_model(self.session_id, self.provider, model,
+                                                              step=step, actor=actor)
 
     # -- audit -------------------------------------------------------------
     def list_events(
         self, *, limit: int = 100, before_id: int | None = None, actor: str | None = None,
-        step: str | None = None,
+        step: str | None = None, session: str | None = None,
     ) -> list[Any]:
         store = self.store
         if store is None:
             return []
-        return list(store.list_events(limit=limit, before_id=before_id, actor=actor, step=step))
+        return list(store.list_events(limit=limit, before_id=before_id, actor=actor, step=step,
+                                      session=session))
 
 
 def event_field(ev: Any, *names: str, default: Any = "") -> Any:

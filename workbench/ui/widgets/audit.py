@@ -55,14 +55,22 @@ def detail_of(ev: Any) -> str:
     return str(data).replace("\n", " ")[:200]
 
 
+SCOPES = (("this session", "session"), ("all sessions", "all"))
+
+
 class AuditPane(Vertical):
-    """A DataTable of audit events with actor and step filters; more pages load on demand."""
+    """A DataTable of audit events with actor and step filters, and by default only the
+    open session's; more pages load on demand."""
+
+    ALLOW_MAXIMIZE = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.fetch: Fetcher | None = None  # (limit, offset, actor, step) -> events
         self.actor: str | None = None
         self.step: str | None = None
+        self.session: str | None = None  # the open session: its events only, unless "all"
+        self.all_sessions = False
         self.loaded = 0
         self.last_id: int | None = None
         self.exhausted = False
@@ -71,6 +79,7 @@ class AuditPane(Vertical):
     def compose(self) -> ComposeResult:
         # The filters mount just after the first frame (Lazy): the log itself is first.
         yield Lazy(Horizontal(
+            Select(SCOPES, value="session", allow_blank=False, id="audit-scope", compact=True),
             Select([(a, a) for a in ACTORS], prompt="any actor", id="audit-actor", compact=True),
             Select([(s, s) for s in STEP_IDS], prompt="any step", id="audit-step", compact=True),
             id="audit-filters",
@@ -95,7 +104,9 @@ class AuditPane(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         value = None if event.value is Select.BLANK else str(event.value)
-        if event.select.id == "audit-actor":
+        if event.select.id == "audit-scope":
+            self.all_sessions = value == "all"
+        elif event.select.id == "audit-actor":
             self.actor = value
         else:
             self.step = value
@@ -107,6 +118,11 @@ class AuditPane(Vertical):
             return
         self._load(None, self.actor, self.step)
 
+    @property
+    def scope(self) -> str | None:
+        """The session whose events are shown (None: every session's)."""
+        return None if self.all_sessions else self.session
+
     def load_more(self) -> None:
         if self.fetch is None or self.exhausted or self.last_id is None:
             return
@@ -117,7 +133,8 @@ class AuditPane(Vertical):
         """One page, newest first; `before_id` pages on (keyset: fast on any page)."""
         assert self.fetch is not None
         try:
-            events = self.fetch(limit=PAGE, before_id=before_id, actor=actor, step=step)
+            events = self.fetch(limit=PAGE, before_id=before_id, actor=actor, step=step,
+                                session=self.scope)
         except Exception as exc:  # noqa: BLE001 - show, don't crash the pane
             self.app.call_from_thread(self._status, f"cannot read the audit log: {exc}")
             return
@@ -149,7 +166,8 @@ class AuditPane(Vertical):
             self.last_id = int(last)
         self.exhausted = len(rows) < PAGE
         self.loads += 1
-        filters = ", ".join(f for f in (self.actor, self.step) if f) or "all"
+        scope = f"session {self.session[:12]}" if self.scope else "all sessions"
+        filters = ", ".join(f for f in (scope, self.actor, self.step) if f)
         more = "" if self.exhausted else " · more below"
         self._status(f"{self.loaded:,} shown · newest first · {filters}{more}")
 

@@ -205,7 +205,10 @@ class ChatTurn(Vertical):
 
 
 class ChatPane(Vertical):
-    """The chat log over the request input."""
+    """The chat log over a status line (what is true of the open session, redrawn from
+    its view) and the input: a request, or a change to the open session's spec."""
+
+    ALLOW_MAXIMIZE = True
 
     class Submitted(Message):
         def __init__(self, text: str) -> None:
@@ -220,10 +223,21 @@ class ChatPane(Vertical):
         with VerticalScroll(id="chat-log"):
             for role, text, kind in self.initial:
                 yield ChatTurn(role, text=text, kind=kind)
+        yield Static("", id="chat-status")
         yield Input(placeholder="Describe the tool you want, then Enter…", id="chat-input")
 
     def on_mount(self) -> None:
-        self.log_view.anchor()
+        # (not anchored yet: the welcome opens at its top, instruction in view; the first
+        # turn added anchors the log to its end)
+        self.query_one("#chat-status").display = False
+
+    def set_status(self, text: str) -> None:
+        """The session's status line ("" hides it); the input's hint follows the session."""
+        status = self.query_one("#chat-status", Static)
+        status.display = bool(text)
+        status.update(Text(text, no_wrap=True, overflow="ellipsis"))
+        self.input.placeholder = ("Ask for a change to the spec, then Enter…" if text
+                                  else "Describe the tool you want, then Enter…")
 
     @property
     def log_view(self) -> VerticalScroll:

@@ -67,6 +67,7 @@ def disk_diff(path: str, content: str, root: Path | None) -> str:
 
 
 class PreviewPane(Horizontal):
+    ALLOW_MAXIMIZE = True
     BINDINGS = [
         Binding("f4", "toggle_diff", "Diff", id="preview.diff"),
     ]

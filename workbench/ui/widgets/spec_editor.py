@@ -145,6 +145,8 @@ class SpecTextArea(TextArea):
 class SpecEditor(Vertical):
     """Editor, error list and diff view of `spec.md`."""
 
+    ALLOW_MAXIMIZE = True
+
     BINDINGS = [
         Binding("f4", "toggle_diff", "Diff", id="spec.diff"),
     ]

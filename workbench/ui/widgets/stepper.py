@@ -35,8 +35,21 @@ STATE_LABEL = {
 }
 
 
+def resolve_style(style: str, variables: dict[str, str]) -> str:
+    """A style with theme variables (`bold $accent`) as Rich reads it."""
+    parts = []
+    for part in style.split():
+        if part.startswith("$"):
+            part = variables.get(part[1:], "")
+        if part:
+            parts.append(part)
+    return " ".join(parts)
+
+
 class Stepper(OptionList):
     """An OptionList whose options are the steps (phases are disabled headings)."""
+
+    ALLOW_MAXIMIZE = True
 
     BINDINGS = [
         Binding("n", "app.next_step", "Next", show=False, id="stepper.next"),
@@ -55,8 +68,8 @@ class Stepper(OptionList):
     def __init__(self, **kwargs) -> None:
         self.states: dict[str, str] = {s.id: PENDING for s in STEPS}
         self.overrides: dict[str, str] = {}  # step -> model for one step
+        self.usage: dict[str, str] = {}  # step -> "1.2k tok · $0.01 · model"
         super().__init__(*self._options(), **kwargs)
-        self.border_title = "Lifecycle"
 
     def _row(self, step_id: str, title: str) -> Text:
         state = self.states[step_id]
@@ -66,6 +79,8 @@ class Stepper(OptionList):
         text.append(title, style="bold" if state in (RUNNING, WAITING) else "")
         if step_id in self.overrides:
             text.append(" ⚑", style=self._resolve("$accent"))
+        if self.usage.get(step_id):
+            text.append(f"  {self.usage[step_id]}", style="dim")
         return text
 
     _variables: dict[str, str] | None = None
@@ -73,19 +88,12 @@ class Stepper(OptionList):
     def _resolve(self, style: str) -> str:
         if "$" not in style:
             return style
-        variables = self._variables
-        if variables is None:
+        if self._variables is None:
             try:
-                variables = self._variables = dict(self.app.theme_variables)
+                self._variables = dict(self.app.theme_variables)
             except Exception:  # noqa: BLE001 - no app yet
-                variables = {}
-        parts = []
-        for part in style.split():
-            if part.startswith("$"):
-                part = variables.get(part[1:], "")
-            if part:
-                parts.append(part)
-        return " ".join(parts)
+                return resolve_style(style, {})
+        return resolve_style(style, self._variables)
 
     def _options(self) -> list[Option]:
         options: list[Option] = []
@@ -112,6 +120,15 @@ class Stepper(OptionList):
             return
         self.states[step] = state
         self.replace_option_prompt(step, self._row(step, _title(step)))
+
+    def set_usage(self, usage: dict[str, str]) -> None:
+        if usage == self.usage:
+            return
+        changed = set(usage) ^ set(self.usage) | {s for s in usage if usage[s] != self.usage.get(s)}
+        self.usage = dict(usage)
+        for step in changed:
+            if step in self.states:
+                self.replace_option_prompt(step, self._row(step, _title(step)))
 
     def reset(self) -> None:
         for step in STEPS:
