@@ -127,15 +127,11 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
 
     t.wait_for("model offline", 30)
     screen = t.wait_for("Commands", 10)  # the footer, once the first focus has settled
-    assert "Lifecycle" in screen or "DESIGN" in screen
+    assert "DESIGN" in screen and "SCAFFOLD" in screen and "INTEGRATE" in screen  # the phase bar
     assert "f2" in screen and "Quit" in screen  # the palette key is in the footer
-    for title in ("Request captured", "Docs and apply", "Monitor"):
-        assert title in screen
-    if width >= 120:  # four bordered panes, not tabs
-        assert "Preview" in screen and "Audit log" in screen and "Spec" in screen
-        assert "─ Lifecycle ─" in screen and "─ Chat ─" in screen, screen
-    else:
-        assert "Chat  Spec  Preview  Audit log" in screen.replace("│", " ") or "Audit log" in screen
+    assert "Chat  Spec  Preview  Audit log  Steps" in screen  # every pane, one key away
+    if width >= 120:
+        assert "─ Chat ─" in screen, screen
 
     # the request, typed; the lifecycle runs to the spec gate
     t.wait_for("Describe the tool", 10)
@@ -160,7 +156,7 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
 
     # approve the spec, then the plan
     t.keys("C-n")
-    t.wait_for("Approve this spec?", 10)
+    t.wait_for("Approve spec v", 10)
     t.keys("y")
     t.wait_for("Docs and apply", 10)
     t.wait_for("waiting for approval: the plan", 120)
@@ -196,18 +192,68 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
     screen = t.wait_for("run the tests", 10)  # the reopened session's message: what is next
     assert "Ctrl+N to continue" not in screen
     assert f"cd {project}" in screen, screen
-    # the approved spec ("✓ valid", read-only) and the applied plan, in their panes
-    if width >= 120:
-        t.wait_for("✓ valid", 10)
-        panes = [t.wait_for("applied to disk", 20)]
-    else:  # one pane at a time: the spec tab, then the preview tab
-        t.keys("C-t")
-        panes = [t.wait_for("✓ valid", 10)]
-        t.keys("C-t")
-        panes.append(t.wait_for(".devcontainer/", 20))
+    # the approved spec ("✓ valid", read-only) and the applied plan, each a key away
+    t.keys("C-t")
+    panes = [t.wait_for("✓ valid", 10)]
+    t.keys("C-t")
+    panes.append(t.wait_for(".devcontainer/", 20))
     seen = "\n".join(panes)
     assert "No spec yet" not in seen and "No plan yet" not in seen, seen
     assert "approved · read-only" in seen or width < 120, seen
     t.keys("C-n")  # says what is true, instead of nothing
     t.wait_for("Done: the project is at", 10)
+    t.keys("C-q")
+
+
+def pane_widths(screen: str) -> dict[str, int]:
+    """The width of each bordered pane, from its top border (`╭─ Spec ───╮`)."""
+    import re
+
+    out = {}
+    for line in screen.splitlines():
+        for m in re.finditer(r"╭─ ([A-Za-z ]+?) ─[─]*╮", line):
+            out[m.group(1)] = len(m.group(0))
+    return out
+
+
+def test_layout_and_keys_in_tmux(tmux_at, tmp_path, short_dir):
+    """120x40: the focused spec editor shows 80 columns of a long line and is the largest
+    pane; a [keys] remap takes effect; F1 lists the focused pane's keys."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[keys]\nnext = "ctrl+e"\n')
+    work = short_dir / "w"
+    work.mkdir()
+    env = {"WORKBENCH_HOME": str(home), "TERM": "xterm-256color", "COLORTERM": "truecolor",
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "WORKBENCH_NO_BLINK": "1",
+           "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "GEMINI_API_KEY": ""}
+    t = tmux_at(120, 40)
+    t.start(workbench_command(), env, work)
+    t.wait_for("Describe the tool", 30)
+    t.keys("convert csv files to json", literal=True)
+    t.keys("Enter")
+    t.wait_for("Where should the project go?", 10)
+    t.keys("Enter")
+    t.wait_for("^e to review", 60)  # the status names the remapped key
+
+    t.keys("C-t")  # to the spec editor
+    time.sleep(0.5)
+    t.keys("Down")  # line 2, inside the front matter: a YAML comment keeps the spec valid
+    long = "".join(str(i % 10) for i in range(110))
+    t.keys(f"# {long}", literal=True)
+    t.keys("Enter")
+    time.sleep(0.5)
+    screen = t.wait_for(f"# {long}"[:80], 10)  # 80 columns of the long line, on screen at once
+    widths = pane_widths(screen)
+    assert widths["Spec"] > widths.get("Chat", 0) and widths["Spec"] >= 86, (widths, screen)
+
+    t.keys("F1")
+    screen = t.wait_for("Diff", 10)
+    assert "toggle" in screen.lower() or "diff" in screen.lower()
+    t.keys("F1")
+    t.keys("C-n")  # no longer Next: nothing opens
+    time.sleep(0.5)
+    assert "Approve spec v" not in t.screen()
+    t.keys("C-e")  # the remapped Next: the edit is reviewed, then its gate opens
+    t.wait_for("Approve spec v", 60)
     t.keys("C-q")

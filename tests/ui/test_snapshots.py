@@ -1,4 +1,5 @@
-"""Snapshots (pytest-textual-snapshot) of every main state at 80x24 and 120x40.
+"""Snapshots (pytest-textual-snapshot) of every main state at 80x24 and 120x40, and of
+each phase's screen (design: drafted, scaffold: preview, integrate: done) at 200x50.
 
 Stable by construction: WORKBENCH_HOME is a fresh temp dir with no config, model
 keys are unset (offline model), the cursor does not blink, the store's clock and
@@ -25,7 +26,8 @@ from workbench.ui.screens.models import ModelsScreen
 
 pytestmark = pytest.mark.needs_engine
 
-SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50)}
+PHASE_STATES = ("drafted", "preview", "done")  # one per phase: also at 200x50
 STATES = ("start", "drafted", "invalid", "approve_spec", "preview", "approve_plan", "done", "models",
           "findings", "folder")
 SNAP_OUT = Path("/tmp/workbench-snapshots")
@@ -143,8 +145,10 @@ async def drive_findings(pilot) -> None:
     app.screen_stack[0].set_focus(app.editor.text_area)
 
 
-@pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize("size_name", list(SIZES))
+CASES = [(size, state) for size in SIZES for state in STATES if size != "200x50" or state in PHASE_STATES]
+
+
+@pytest.mark.parametrize(("size_name", "state"), CASES, ids=[f"{z}-{s}" for z, s in CASES])
 def test_snapshot(snap_compare, pinned, size_name: str, state: str) -> None:
     app = make_app(size_name, state)
 
@@ -152,5 +156,8 @@ def test_snapshot(snap_compare, pinned, size_name: str, state: str) -> None:
         await drive(pilot, state)
         app.clear_notifications()
         await pilot.pause(0.3)  # let validation, the plan and the audit page settle
+        # (and every read of the view, the plan and the audit started by the last events)
+        await wait_for(pilot, lambda: not any(w.is_running for w in app.workers), 10)
+        await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZES[size_name], run_before=run_before)

@@ -495,6 +495,8 @@ class MainScreen(Screen):
             return  # a session that is no longer open
         if kind == ev.STATUS_CHANGED and step:
             self._patch(step, str(data.get("status") or ""))
+            if not self.bridge.running:
+                self.refresh_view()  # (what comes next, too: an edit outside a run)
             return
         if kind == ev.STEP_STARTED and step:
             self.cancelled_steps.discard(step)
@@ -541,6 +543,7 @@ class MainScreen(Screen):
                 root = self.project_dir or self.wb.out_dir
                 await self.chat.add_turn("Workbench", text=finish_message(root, self._template(), len(STEPS)))
                 self.show_pane("chat")  # (the message says where the project is)
+                self.call_after_refresh(self.show_pane, "chat")  # (after a gate's focus returns)
                 self.notify(done_line(root), timeout=6)
         elif kind in (ev.FINDINGS_CHANGED, ev.SPEC_VERSION_ADDED, ev.APPROVED, ev.REJECTED, ev.STEPPED_BACK):
             self.refresh_view()
@@ -893,10 +896,6 @@ class MainScreen(Screen):
         if action.kind == "done":
             self.notify(done_line(self.project_dir or Path(view.out_dir)))
             return
-        if action.kind == "approve":
-            self._open_gate_after = True
-            self.bridge.call("Saving…", *self.save_first())  # then opened, at the service's hash
-            return
         if (action.step == "spec" and view.spec and self.editor.text == view.spec.get("text")
                 and not isinstance(self.app.screen, ConfirmScreen)):
             self.app.push_screen(ConfirmScreen(
@@ -908,9 +907,11 @@ class MainScreen(Screen):
         self._advance()
 
     def _advance(self) -> None:
+        """Save what was typed, then what the service says is next (at a gate: nothing
+        runs, and the gate opens at the hash the service names)."""
         view = self.view
-        step = view.next.step if view is not None else None
-        label = f"Running {BY_ID[step].title}…" if step in BY_ID else "Running…"
+        step = view.next.step if view is not None and view.next.kind in ("run", "fix") else None
+        label = f"Running {BY_ID[step].title}…" if step in BY_ID else "Opening the gate…"
         self._open_gate_after = True  # reaching a gate from Next opens it
         self.bridge.call(label, *self.save_first(), (self.backend.advance,))
 

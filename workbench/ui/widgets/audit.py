@@ -166,7 +166,7 @@ class AuditPane(Vertical):
             self.last_id = int(last)
         self.exhausted = len(rows) < PAGE
         self.loads += 1
-        scope = f"session {self.session[:12]}" if self.scope else "all sessions"
+        scope = "this session" if self.scope else "all sessions"
         filters = ", ".join(f for f in (scope, self.actor, self.step) if f)
         more = "" if self.exhausted else " · more below"
         self._status(f"{self.loaded:,} shown · newest first · {filters}{more}")

@@ -119,7 +119,11 @@ class SpecTextArea(TextArea):
             line = doc.get_line(row).expandtabs(self.indent_width)
             widest = max(cache[1], len(line))
         self._width_cache = (count, widest)
-        width = -(-(widest + self.gutter_width + 1) // 32) * 32
+        need = widest + self.gutter_width + 1
+        room = self.scrollable_content_region.width
+        # rounded up (typing does not relayout), but no wider than the pane while it fits:
+        # no sideways scrollbar on a spec whose lines all show
+        width = room if 0 < need <= room else -(-need // 32) * 32
         size = Size(width, count)
         if self.virtual_size != size:
             self.virtual_size = size
@@ -184,6 +188,7 @@ class SpecEditor(Vertical):
                 id="spec-text",
                 soft_wrap=False,
                 tab_behavior="indent",
+                theme="css",  # the app's colours: no tint over the text that reads as a selection
             )
             editor.preferred_language = language
             yield editor
