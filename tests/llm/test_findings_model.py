@@ -58,3 +58,19 @@ def test_a_revision_identical_to_the_spec_is_refused(srv, keys, store, tmp_path)
     engine.run(sid)
     with pytest.raises(UsageError, match="left the spec unchanged"):
         engine.apply_finding(sid, 1)
+
+
+def test_step_done_events_carry_tokens_and_the_model_that_answered(srv, keys, store, tmp_path):
+    """A view shows cost per step from the event itself (issue 15): tokens, cost, model."""
+    from workbench.lifecycle import events as ev
+
+    engine = engine_for(srv, store, lifecycle_responder())
+    seen: list = []
+    engine.on_event = seen.append
+    sid = engine.start("Convert CSV files to JSON", tmp_path / "out", model="gpt")
+    assert engine.run(sid).status == "gate"
+    done = {e.step: e for e in seen if isinstance(e, ev.StepDone)}
+    assert done["spec"].tokens and done["spec"].tokens > 0
+    assert done["spec"].model == "openai/gpt-4o"
+    assert done["request"].tokens is None and done["request"].model is None  # no model asked
+    assert done["spec"].to_json()["model"] == "openai/gpt-4o"

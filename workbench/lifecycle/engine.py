@@ -435,25 +435,28 @@ class Engine:
         notes = self._notes.pop((sid, step), [])  # a fallback that answered, said in the step's line
         message += "".join(f" ({n})" for n in notes)
         self._set_step(sid, step, DONE, message)
-        tokens, cost = self._usage_since(sid, step, calls_before)
+        tokens, cost, model = self._usage_since(sid, step, calls_before)
         self.store.audit(sid, "workbench", step, "step_done", message,
                          payload={"seconds": round(time.monotonic() - started, 3)},
                          tokens=tokens, cost=cost)
-        self.emit(ev.STEP_DONE, sid, step, message)
+        self.emit(ev.STEP_DONE, sid, step, message, tokens=tokens, cost=cost, model=model)
         return None
 
     def _last_call_id(self, sid: str) -> int:
         calls = self.store.list_model_calls(sid)
         return calls[-1]["id"] if calls else 0
 
-    def _usage_since(self, sid: str, step: str, after_id: int) -> tuple[int | None, float | None]:
-        """Tokens and cost of this step's model calls (cost None when any price is unknown)."""
+    def _usage_since(self, sid: str, step: str, after_id: int) -> tuple[int | None, float | None, str | None]:
+        """Tokens, cost and the model that answered, of this step's model calls (cost None
+        when any price is unknown; the model of its last call that succeeded)."""
         calls = [c for c in self.store.list_model_calls(sid) if c["id"] > after_id and c["step"] == step]
         if not calls:
-            return None, None
+            return None, None, None
         tokens = sum((c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0) for c in calls)
         costs = [c["cost"] for c in calls]
-        return tokens, (None if any(c is None for c in costs) else sum(costs))
+        answered = [c["model"] for c in calls if c.get("outcome") == "ok"]
+        return tokens, (None if any(c is None for c in costs) else sum(costs)), \
+            (answered[-1] if answered else None)
 
     def _fail(self, sid: str, step: str, reason: str) -> Outcome:
         reason = redact(reason.strip().splitlines()[0] if reason.strip() else "failed")
