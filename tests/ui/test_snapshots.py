@@ -121,7 +121,11 @@ async def drive(pilot, state: str) -> None:
     await pilot.press("y")
     assert await wait_for(pilot, lambda: not app.busy and app.stepper.states["monitor"] == "done", 120)
     if narrow:
+        # the end of a run shows the chat (its last message), also after a refresh: let
+        # that happen first, then look at the audit
+        await pilot.pause(0.3)
         app.action_show_pane("audit")
+        assert await wait_for(pilot, lambda: app.main.active_pane == "audit")
     assert await wait_for(pilot, lambda: app.audit.loaded > 20)
 
 

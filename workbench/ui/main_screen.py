@@ -211,9 +211,12 @@ class MainScreen(Screen):
             shown = ("steps", pair[-1])
         else:
             shown = (active,)
+        # The active pane has the room: focus moves it (on_descendant_focus), and it stays
+        # when the app shows a pane whose widget cannot take the focus yet (the chat's
+        # input while the engine finishes)
         focused = self._pane_of(self.focused)
-        big = focused if focused in shown and focused != "steps" else (
-            active if active in shown and active != "steps" else shown[-1])
+        big = active if active in shown and active != "steps" else (
+            focused if focused in shown and focused != "steps" else shown[-1])
         for pane in PANES:
             widget = self.query_one(f"#{pane}")
             widget.display = pane in shown
