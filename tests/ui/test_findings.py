@@ -226,9 +226,10 @@ async def test_apply_with_a_model_streams_the_reply_elsewhere(wb_env, out_dir, m
             await pilot.press("f8")
             assert await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen))
             seen: list[str] = []
-            app.set_interval(0.01, lambda: seen.append(app.editor.text))
+            sampler = app.set_interval(0.01, lambda: seen.append(app.editor.text))
             await pilot.press("a")
             assert await wait_for(pilot, lambda: not app.busy and app.findings[0]["status"] == "applied", 60)
+            sampler.stop()  # (before the app shuts down and the editor is gone)
             assert srv.requests[-1].step == "spec"
             revised = backend.store.get_spec_version(backend.session_id)["text"]
             assert revised.startswith(drafted.rstrip("\n"))
