@@ -237,8 +237,12 @@ def test_layout_and_keys_in_tmux(tmux_at, tmp_path, short_dir):
     t.wait_for("^e to review", 60)  # the status names the remapped key
 
     t.keys("C-t")  # to the spec editor
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while pane_widths(t.screen()).get("Spec", 0) < 86 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the focus has moved once the spec pane has the room
+    time.sleep(1.0)  # (and the draft's last redraw is done: it puts the cursor at the top)
     t.keys("Down")  # line 2, inside the front matter: a YAML comment keeps the spec valid
+    time.sleep(0.3)
     long = "".join(str(i % 10) for i in range(110))
     t.keys(f"# {long}", literal=True)
     t.keys("Enter")
