@@ -147,7 +147,7 @@ async def _in_app_async(gw, srv: LoopbackLLM, provider: str, text: str) -> tuple
         info = {"segments": len(app.turn.segments), "frames": sum(1 for p in painted if p >= t)}
         assert app.turn.text == text, "the chat pane lost text"
         app.engine_running = False
-        app._stop_flushing()
+        app.bridge.stop_flushing()
     return elapsed, cpu, info
 
 
