@@ -136,16 +136,25 @@ def _start_and_kill(tmp_path: Path, body: str, token: str, env: dict | None = No
 @needs_bwrap
 def test_kill_9_of_workbench_kills_the_sandbox_and_the_next_run_sweeps_it(tmp_path):
     token = f"wb-orphan-{os.urandom(6).hex()}"
+    # its own temporary folder: another test's run (in another worker) sweeps the shared
+    # one of dead owners, and would take these away before this test looks
+    private = tmp_path / "tmp"
+    private.mkdir()
     pid = _start_and_kill(tmp_path, f"""
         from workbench.safety import sandbox
         sandbox.run(SLEEPER, {str(tmp_path)!r}, timeout=600)
-        """, token)
+        """, token, env={"TMPDIR": str(private)})
     assert _processes_with(token) == [], "the sandboxed process outlived Workbench"
-    left = _mine(pid)
+
+    def left_in_private() -> list[str]:
+        found = glob.glob(os.path.join(private, f"*-{pid}.*-*"))
+        return [f for f in found if sandbox._OWNED_RE.match(os.path.basename(f))]
+
+    left = left_in_private()
     assert left, "a kill -9 leaves its temporaries (this test must see them to mean anything)"
-    removed = sandbox.sweep_stale()
+    removed = sandbox.sweep_stale([str(private)])
     assert set(left) <= set(removed)
-    assert _mine(pid) == []
+    assert left_in_private() == []
 
 
 def test_kill_9_during_a_background_install_kills_the_install(tmp_path):
