@@ -95,3 +95,16 @@ def write_bytes(path: Path | str, data: bytes) -> Path:
 def open_for_writing(path: Path | str, newline: str | None = None) -> IO[str]:
     """A text file the developer named, for a stream of output (an audit export)."""
     return open(path, "w", encoding="utf-8", newline=newline)  # noqa: SIM115 - the caller closes it
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of that id exists (one of another user's counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

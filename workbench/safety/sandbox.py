@@ -44,6 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.safety import fs as _fs
 from workbench.safety import redact as _redact
 
 MAX_OUTPUT = 1_000_000  # characters of output kept (head and tail)
@@ -481,13 +482,7 @@ def _owner_alive(pid: int, start: str) -> bool:
         return now == start
     if os.path.isdir("/proc/self"):
         return False  # /proc works and the pid is gone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _fs.process_alive(pid)
 
 
 def sweep_stale(folders: Iterable[str] | None = None) -> list[str]:

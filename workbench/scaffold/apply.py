@@ -43,17 +43,9 @@ _IN_PLACE_ERRNOS = (errno.EXDEV, errno.EBUSY, errno.EACCES, errno.EPERM, errno.E
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
     if pid == os.getpid():
         return False  # ours, from an earlier (interrupted) call in this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return fs.process_alive(pid)
 
 
 def cleanup_leftovers(parent: Path) -> list[Path]:
