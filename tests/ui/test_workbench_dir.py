@@ -65,5 +65,7 @@ async def test_the_app_opens_the_project_with_its_spec_in_the_editor(real_backen
     app = WorkbenchApp(real_backend, out_dir=out_dir)
     app.open_project_dir = made_project
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: isinstance(app.screen, EvolveScreen))
+        # pushed is not yet composed: wait for its editor to be there
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EvolveScreen)
+                              and bool(app.screen.query("#evolve-editor")))
         assert app.screen.editor.text == (made_project / "docs" / "spec.md").read_text()
