@@ -37,12 +37,20 @@ def test_open_project_edit_spec_approve_preview_approve_one_evolve_commit(tmux_a
     t.wait_for("  options:", 10)  # its spec, in the editor
     time.sleep(0.5)
     t.keys("C-Home")
-    for _ in range(at):
-        t.keys("Down")
-    t.keys("End")  # the end of "  options:"; each new line typed whole after an Enter
-    for line in ("  - name: limit", "    type: int", "    default: 10", "    help: At most this many"):
-        t.keys("Enter")
+    t.wait_cursor(1)
+    t.keys(*["Down"] * (at + 1))  # the start of the line after "  options:"
+    t.wait_cursor(at + 2)
+    added = ("  - name: limit", "    type: int", "    default: 10", "    help: At most this many")
+    for n, line in enumerate(added):  # each line typed whole, then its Enter, seen handled
         t.keys(line, literal=True)
+        t.keys("Enter")
+        t.wait_cursor(at + 3 + n)
+    screen = t.screen()
+    shown = [row.split("▎")[0].rstrip() for row in screen.splitlines()]
+    first = next((i for i, row in enumerate(shown) if row.endswith("- name: limit")), None)
+    assert first is not None, screen
+    assert shown[first - 1].endswith("  options:"), screen  # where it was meant to go
+    assert [row[-len(line):] for row, line in zip(shown[first:], added)] == list(added), screen
     t.keys("C-s")
     screen = t.wait_for("spec gate", 60)
     assert "+ option --limit" in screen, screen

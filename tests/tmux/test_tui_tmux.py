@@ -8,6 +8,7 @@ developer's own tmux is touched.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,21 @@ class Tmux:
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
+
+    def cursor_line(self) -> int | None:
+        """The editor's cursor line: the one line whose gutter number is drawn bold."""
+        found = re.search(r"\x1b\[1m(?:\x1b\[[0-9;]*m)*\s*(\d+)\s", self.tmux("capture-pane", "-e", "-p", "-t", "wb").stdout)
+        return int(found.group(1)) if found else None
+
+    def wait_cursor(self, line: int, timeout: float = 10.0) -> None:
+        """Until the editor's cursor is on `line` (1-based): keys are seen handled, in order,
+        before the next ones are sent (under load, a Down was once handled after the text
+        typed after it)."""
+        deadline = time.monotonic() + timeout
+        while (at := self.cursor_line()) != line:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the cursor is on line {at}, not {line}:\n{self.screen()}")
+            time.sleep(0.1)
 
     def wait_gone(self, text: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -241,8 +257,9 @@ def test_layout_and_keys_in_tmux(tmux_at, tmp_path, short_dir):
     while pane_widths(t.screen()).get("Spec", 0) < 86 and time.monotonic() < deadline:
         time.sleep(0.2)  # the focus has moved once the spec pane has the room
     time.sleep(1.0)  # (and the draft's last redraw is done: it puts the cursor at the top)
+    t.wait_cursor(1)
     t.keys("Down")  # line 2, inside the front matter: a YAML comment keeps the spec valid
-    time.sleep(0.3)
+    t.wait_cursor(2)
     long = "".join(str(i % 10) for i in range(110))
     t.keys(f"# {long}", literal=True)
     t.keys("Enter")

@@ -37,10 +37,10 @@ async def test_lists_workbench_commits_previews_and_undoes_on_confirmation(proje
     store = Store(wb_env / "workbench.db")
     app = Host(lambda: RewindScreen(store, project))
     async with app.run_test(size=(140, 40)) as pilot:
-        assert await wait_for(pilot, lambda: "Undo would revert" in screen_text(app))
+        # the table's rows are painted a frame after the label: wait for every one of them
+        assert await wait_for(pilot, lambda: "Undo would revert" in screen_text(app)
+                              and all(c.sha[:12] in screen_text(app) for c in commits))
         text = screen_text(app)
-        for c in commits:
-            assert c.sha[:12] in text
         assert "▶" in text and last.sha[:12] in text
         assert "diff" in text or "---" in text  # the revert diff
         await pilot.press("u")
