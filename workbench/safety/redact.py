@@ -47,7 +47,7 @@ MASK = "…****"
 KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD")
 # Names that are usually, not always, credentials (OPENAI_KEY, DB_PASS, but also GPG_KEY
 # holding a fingerprint): their values count only when they look like one.
-WEAK_KEY_ENV_SUFFIXES = ("_KEY", "_PASS", "_PASSWD", "_PWD")
+WEAK_KEY_ENV_SUFFIXES = ("_KEY", "_PASS", "_PASSWD", "_PWD", "_PAT")
 KEY_ENV_NAMES = frozenset(
     {
         "AWS_SECRET_ACCESS_KEY",
@@ -296,10 +296,10 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # `NAME = value` / `NAME: value` where NAME names a secret. A cheap regex finds the
 # keyword and the value; the whole name is then checked against detect-secrets' keyword
 # list (api_key, db_pass, password, secret ...; any case, with affixes), the names
-# below in any case, and environment-style (upper-case) names ending in TOKEN, _KEY or
-# _PASS (API_KEY, OPENAI_KEY, DB_PASS) - lower-case `sort_key` in code is not a secret.
+# below in any case, and environment-style (upper-case) names ending in TOKEN, _KEY,
+# _PASS or _PAT (API_KEY, OPENAI_KEY, DB_PASS, GH_PAT) - lower-case `sort_key` in code is not a secret.
 _KEYWORD_RE = (
-    r"(?:key|token|pass|pwd|secret|contrase)[a-z0-9_ñ]*[\"'\]]{0,2}[ \t]*(?::=|[:=])[ \t]*"
+    r"(?:key|token|pass|pwd|secret|contrase|_pat(?![a-z]))[a-z0-9_ñ]*[\"'\]]{0,2}[ \t]*(?::=|[:=])[ \t]*"
     r"[\"'`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{6,})(?![\[(A-Za-z0-9_\-./+=!@#$%^&*~])"
 )
 # run on the lower-cased text (7x faster than re.IGNORECASE), or case-blind when lowering
@@ -307,7 +307,7 @@ _KEYWORD_RE = (
 _KEYWORD_CANDIDATE = re.compile(_KEYWORD_RE)
 _KEYWORD_CANDIDATE_ANY_CASE = re.compile(_KEYWORD_RE, re.IGNORECASE)
 _ANY_CASE_NAMES = ("api_?token", "access_?token", "auth_?token", "secret_?token", "access_?key")
-_UPPER_NAME = re.compile(r"(?:[A-Z0-9]+_)*[A-Z0-9]*(?:TOKEN|_KEY|_PASS|_PASSWD|_PWD)")
+_UPPER_NAME = re.compile(r"(?:[A-Z0-9]+_)*[A-Z0-9]*(?:TOKEN|_KEY|_PASS|_PASSWD|_PWD|_PAT(?:_[0-9]+)?)")
 _name_res: list[re.Pattern[str]] = []
 
 
@@ -416,7 +416,7 @@ def _detector_patterns() -> list[_Pattern]:
 AWS_SECRET_ENTROPY = 4.5  # bits per character: random base64 scores 4.6-5.1, a path ~4.2
 _all_patterns: list[_Pattern] | None = None
 _needles: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # case-sensitive, lower
-_KEYWORD_NEEDLES = frozenset({"key", "token", "pass", "pwd", "secret", "contrase"})
+_KEYWORD_NEEDLES = frozenset({"key", "token", "pass", "pwd", "secret", "contrase", "_pat"})
 
 
 def _patterns() -> list[_Pattern]:
