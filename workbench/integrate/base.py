@@ -162,13 +162,16 @@ def write_tree(root: Path, files: dict[str, tuple[str, int]]) -> str:
 
 
 def record(root: Path, files: dict[str, tuple[str, int]], *, name: str, spec_version: int, spec_sha256: str,
-           session_id: str, template: str, project_commit: str = "", tree: str | None = None) -> str:
-    """Commit `files` (or an existing `tree`) on refs/workbench/base; returns the commit."""
+           session_id: str, template: str, project_commit: str = "", tree: str | None = None,
+           parent: str | None = None) -> str:
+    """Commit `files` (or an existing `tree`) on refs/workbench/base; returns the commit.
+    `parent`: the ref's tip as the caller just read it ("" for none; None: read it here)."""
     from workbench import __version__
 
     root = Path(root)
     tree = tree or write_tree(root, {p: v for p, v in files.items() if p not in BOOKKEEPING})
-    parent = rev(root, BASE_REF)
+    if parent is None:
+        parent = rev(root, BASE_REF)
     message = (f"Workbench base: {name} at spec v{spec_version}\n\n"
                f"Workbench-Spec-Version: {spec_version}\n"
                f"Workbench-Spec-Sha256: {spec_sha256}\n"
@@ -185,42 +188,68 @@ def record(root: Path, files: dict[str, tuple[str, int]], *, name: str, spec_ver
 NEW_STEPS = ("git", *INTEGRATION_STEPS)  # the commits of `new`: each holds only what Workbench wrote
 
 
-def record_commit(root: Path, commit: str, session_id: str) -> str:
+@dataclass(frozen=True)
+class Known:
+    """What `record_commit` reads of a commit, handed over by the code that just made it
+    (`git.commit_all`): the tree without BOOKKEEPING, the manifest's and the spec's bytes."""
+
+    tree: str
+    manifest: bytes | None
+    spec: bytes | None
+
+
+def record_commit(root: Path, commit: str, session_id: str, known: Known | None = None) -> str:
     """After a commit of `new` (scaffold, CI, devcontainer, release): its tree is what
     Workbench generated, so it becomes the base (the audit manifest left out). The spec
     it was rendered from is the one the manifest names, spec v1."""
     import json
 
     root = Path(root)
-    listing = git(["ls-tree", "-r", "-z", "--full-tree", commit], root).stdout
-    keep = [rec for rec in listing.split(b"\0")
-            if rec and rec.partition(b"\t")[2].decode("utf-8", "surrogateescape") not in BOOKKEEPING]
+    if known is None:
+        known = _known(root, commit)
     spec_sha, name, template = "", "", ""
-    manifest = git(["cat-file", "blob", f"{commit}:.workbench/manifest.json"], root, check=False)
-    if manifest.returncode == 0:
+    if known.manifest is not None:
         try:
-            spec_sha = json.loads(manifest.stdout).get("spec_sha256") or ""
+            spec_sha = json.loads(known.manifest).get("spec_sha256") or ""
         except ValueError:
             spec_sha = ""
-    spec = git(["cat-file", "blob", f"{commit}:docs/spec.md"], root, check=False)
-    if spec.returncode == 0:
+    if known.spec is not None:
         try:
             from workbench.spec import parse_spec
 
-            parsed = parse_spec(spec.stdout.decode("utf-8"), "docs/spec.md")
+            parsed = parse_spec(known.spec.decode("utf-8"), "docs/spec.md")
             name, template = parsed.name, parsed.template
         except Exception:  # noqa: BLE001 - the trailers are a help; the tree is what counts
             pass
+    current, current_tree = _tip(root)
+    if current and current_tree == known.tree:
+        return current
+    return record(root, {}, name=name or root.name, spec_version=1, spec_sha256=spec_sha,
+                  session_id=session_id, template=template, project_commit=commit, tree=known.tree,
+                  parent=current or "")
+
+
+def _known(root: Path, commit: str) -> Known:
+    """`Known` read back from a commit with git's plumbing (a private index)."""
+    listing = git(["ls-tree", "-r", "-z", "--full-tree", commit], root).stdout
+    keep = [rec for rec in listing.split(b"\0")
+            if rec and rec.partition(b"\t")[2].decode("utf-8", "surrogateescape") not in BOOKKEEPING]
+    blobs = []
+    for path in (".workbench/manifest.json", "docs/spec.md"):
+        p = git(["cat-file", "blob", f"{commit}:{path}"], root, check=False)
+        blobs.append(p.stdout if p.returncode == 0 else None)
     with tempfile.TemporaryDirectory(prefix="workbench-base-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         info = b"".join(_index_line(rec) for rec in keep)
         git(["update-index", "-z", "--add", "--index-info"], root, input=info, env=env)
         tree = git(["write-tree"], root, env=env).stdout.decode().strip()
-    current = rev(root, BASE_REF)
-    if current and git(["rev-parse", f"{current}^{{tree}}"], root).stdout.decode().strip() == tree:
-        return current
-    return record(root, {}, name=name or root.name, spec_version=1, spec_sha256=spec_sha,
-                  session_id=session_id, template=template, project_commit=commit, tree=tree)
+    return Known(tree, *blobs)
+
+
+def _tip(root: Path) -> tuple[str | None, str | None]:
+    """refs/workbench/base's commit and tree (None, None when it does not exist), one git."""
+    out = git(["for-each-ref", "--format=%(objectname) %(tree)", BASE_REF], root).stdout.decode().split()
+    return (out[0], out[1]) if len(out) == 2 else (None, None)
 
 
 def _index_line(ls_tree_record: bytes) -> bytes:

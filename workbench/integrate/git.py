@@ -2,9 +2,10 @@
 
 Files are staged and committed by GitPython's own index code (`index.add`,
 `index.commit(skip_hooks=True)`), which runs no hooks, clean filters or fsmonitor;
-the git subprocesses GitPython starts see an isolated configuration
-(`workbench.safety.gitsafe`). The author is the user's git identity, or a clear
-fallback built from the OS user.
+new objects (blobs, trees, commits) are written as loose objects in this process
+(`_ObjectDB`), not by one `git hash-object` per file; the git subprocesses that
+remain see an isolated configuration (`workbench.safety.gitsafe`). The author is the
+user's git identity, or a clear fallback built from the OS user.
 """
 
 from __future__ import annotations
@@ -29,10 +30,37 @@ def _env() -> dict[str, str]:
     return safe_git_env()
 
 
+def _object_db():
+    """GitPython's object database, writing new objects in-process (zlib + sha1, as
+    gitdb does) instead of starting `git hash-object` for each; loose objects are read
+    in-process too, anything else (a pack) through git as before."""
+    from git.db import GitCmdObjectDB
+    from gitdb.db import LooseObjectDB
+    from gitdb.exc import BadObject
+
+    class ObjectDB(GitCmdObjectDB):
+        def store(self, istream):
+            return LooseObjectDB.store(self, istream)
+
+        def info(self, binsha):
+            try:
+                return LooseObjectDB.info(self, binsha)
+            except BadObject:
+                return super().info(binsha)
+
+        def stream(self, binsha):
+            try:
+                return LooseObjectDB.stream(self, binsha)
+            except BadObject:
+                return super().stream(binsha)
+
+    return ObjectDB
+
+
 def _repo(root: Path):
     import git
 
-    repo = git.Repo(root)
+    repo = git.Repo(root, odbt=_object_db())
     repo.git.update_environment(**{k: v for k, v in _env().items() if k.startswith("GIT_")})
     return repo
 
@@ -142,9 +170,33 @@ def commit_all(root: Path, subject: str, *, step: str, session_id: str,
     commit = repo.index.commit(message, author=actor, committer=actor, skip_hooks=True)
     from workbench.integrate import base
 
-    if step in base.NEW_STEPS:  # what Workbench generated, kept on refs/workbench/base (evolve merges on it)
-        base.record_commit(root, commit.hexsha, session_id)
+    try:
+        if step in base.NEW_STEPS:  # what Workbench generated, kept on refs/workbench/base (evolve merges on it)
+            base.record_commit(root, commit.hexsha, session_id, known=_base_of(repo, commit))
+    finally:
+        repo.close()
     return commit.hexsha
+
+
+def _base_of(repo, commit):
+    """What `base.record_commit` would read back from the commit, from the index just
+    committed: the tree without the bookkeeping files (written in-process) and the texts
+    of the manifest and the spec (None when absent)."""
+    from git.index.fun import write_tree_from_cache
+
+    from workbench.integrate import base
+
+    entries = [e for e in sorted(repo.index.entries.values(), key=lambda e: (e.path, e.stage))
+               if e.path not in base.BOOKKEEPING]
+    tree_sha, _ = write_tree_from_cache(entries, repo.odb, slice(0, len(entries)))
+    by_path = {e.path: e for e in repo.index.entries.values()}
+
+    def text(path: str) -> bytes | None:
+        e = by_path.get(path)
+        return repo.odb.stream(e.binsha).read() if e is not None else None
+
+    return base.Known(tree=tree_sha.hex(), manifest=text(".workbench/manifest.json"),
+                      spec=text("docs/spec.md"))
 
 
 def head_for_step(root: Path, step: str, session_id: str) -> str | None:
@@ -152,11 +204,18 @@ def head_for_step(root: Path, step: str, session_id: str) -> str | None:
     import git
 
     try:
-        head = _repo(root).head.commit
+        repo = _repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return None
+    try:
+        head = repo.head.commit
+        sha, message = head.hexsha, head.message
+    except ValueError:
+        return None
+    finally:
+        repo.close()
     marks = (f"Workbench-Step: {step}\n", f"Workbench-Session: {session_id}\n")
-    return head.hexsha if all(m in head.message for m in marks) else None
+    return sha if all(m in message for m in marks) else None
 
 
 def log(root: Path) -> list[str]:

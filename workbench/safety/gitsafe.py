@@ -156,6 +156,25 @@ def safe_git_env(
         name = name if name is not None else n
         email = email if email is not None else e
     src = os.environ if base is None else base
+    from workbench.safety import redact
+
+    # what scrubbing depends on: the variables, and the key names and secrets registered
+    key = (tuple(sorted(src.items())), name, email, frozenset(redact._registered_env),
+           frozenset(redact._registered_values))
+    known = _SAFE_ENVS.get(key)
+    if known is None:
+        known = _SAFE_ENVS[key] = _safe_git_env(src, name, email)
+        while len(_SAFE_ENVS) > 8:
+            _SAFE_ENVS.pop(next(iter(_SAFE_ENVS)))
+    return dict(known)
+
+
+# safe_git_env by (environment, identity, registered keys): scrubbing redacts every
+# value (a few ms), and every git command Workbench runs asks for it.
+_SAFE_ENVS: dict[tuple, dict[str, str]] = {}
+
+
+def _safe_git_env(src: Mapping[str, str], name: str, email: str) -> dict[str, str]:
     env = {k: v for k, v in src.items() if not _drop(k)}
     env.update(
         {
