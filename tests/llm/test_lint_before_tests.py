@@ -34,6 +34,19 @@ def test_tidy_formats_fixes_and_names_what_is_left():
     assert COMMANDS in t.failure.output
 
 
+def test_tidy_with_nothing_to_fix_reports_the_check_it_ran():
+    from workbench.integrate import lint
+
+    # formatted, nothing ruff can fix: one format and one check, whose verdict is final
+    t = lint.tidy(_plan_with("def run(a):\n    print(a)\n    return undefined_name\n"))
+    assert t.changed == {}
+    assert t.issues == [f"{COMMANDS}:3:12: F821 Undefined name `undefined_name`"]
+    # formatting alone (nothing fixed) moves the column the check names
+    t = lint.tidy(_plan_with("def run(a):\n    return undefined_name(\n        a\n    )\n"))
+    assert t.changed[COMMANDS] == "def run(a):\n    return undefined_name(a)\n"
+    assert t.issues == [f"{COMMANDS}:2:12: F821 Undefined name `undefined_name`"]
+
+
 def _engine(srv, store, files):
     from workbench.config import Config, ModelConfig
     from workbench.lifecycle.engine import Engine, Options

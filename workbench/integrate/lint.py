@@ -14,6 +14,7 @@ Python files, never on the project. No model is involved.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,13 @@ class Tidied:
 
 
 def _ruff() -> list[str]:
-    return [sys.executable, "-m", "ruff"]
+    """Ruff's own binary (what `python -m ruff` would exec, without a Python start-up per run)."""
+    try:
+        from ruff import find_ruff_bin
+
+        return [os.fspath(find_ruff_bin())]
+    except (ImportError, FileNotFoundError):
+        return [sys.executable, "-m", "ruff"]
 
 
 def tidy(plan) -> Tidied:
@@ -61,9 +68,12 @@ def tidy(plan) -> Tidied:
                                       text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
 
             ruff("format")  # a file that does not parse is left as it is: the check names it
-            ruff("check", "--fix", "--output-format", "json")
-            ruff("format")  # what the fixes left (blank lines where imports were)
-            check = ruff("check", "--output-format", "json")  # what is left, at its final lines
+            formatted = {path: (root / path).read_bytes() for path in owned}
+            check = ruff("check", "--fix", "--output-format", "json")  # what is left after the fixes
+            if any((root / path).read_bytes() != formatted[path] for path in owned):
+                ruff("format")  # what the fixes left (blank lines where imports were)
+                check = ruff("check", "--output-format", "json")  # what is left, at its final lines
+            # else nothing was fixed: the files are formatted and the check's lines are final
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Tidied(error=f"ruff could not run: {exc}")
         changed = {}
