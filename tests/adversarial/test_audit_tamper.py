@@ -130,6 +130,24 @@ def test_a_replaced_database_is_caught(log):
     _assert_broken(_verify(home), 3, "removed from its tail")
 
 
+def test_a_database_rolled_back_to_an_older_copy_is_caught(log):
+    """Every event of the older copy is genuine (valid MACs): only the head kept outside
+    the database, moved forward at each commit, shows what is missing."""
+    import shutil
+
+    home, a, _ = log
+    db = home / "workbench.db"
+    with Store(db) as s:
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(db, home / "old.db")
+        for i in range(3):
+            s.audit(a, "agent:gpt", "spec", "draft", f"later {i}")
+    for p in home.glob("workbench.db*"):
+        p.unlink()
+    shutil.copy(home / "old.db", db)
+    _assert_broken(_verify(home), 13, "removed from its tail", str(home / "audit-heads.json"))
+
+
 def test_an_edited_head_file_is_caught(log):
     home, _, _ = log
     heads = home / "audit-heads.json"

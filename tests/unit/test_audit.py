@@ -466,6 +466,72 @@ def test_heads_only_move_forward(tmp_path):
     k.close()
 
 
+def _old_heads_file(k, heads: dict) -> bytes:
+    """The head file as the previous version wrote it: compact JSON, keys sorted."""
+    out = {}
+    for db, (last, h, since) in heads.items():
+        entry = {"id": last, "hash": h, "keyed_since": since}
+        entry["mac"] = k._head_mac(db, entry)
+        out[db] = entry
+    return json.dumps(out, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_head_file_of_the_previous_version_still_verifies_and_moves_on(chain, tmp_path):
+    s, path, a, _ = chain
+    keys, db = s._keys(), s._db_id()
+    heads = tmp_path / "audit-heads.json"
+    other = str(tmp_path / "other" / "w.db")
+    (tmp_path / "other").mkdir()
+    old = _old_heads_file(keys, {db: (10, s.get_event(10)["hash"], 1),
+                                 other: (7, "b" * 64, 2)})
+    heads.write_bytes(old)
+    s.close()
+    with Store(path) as s2:  # a new process: reads the old format ...
+        assert s2.verify_chain().ok
+        s2.audit(a, "agent:gpt", "spec", "draft", "after the upgrade")
+        s2.audit(a, "agent:gpt", "spec", "draft", "again")  # ... its second append is in place
+        assert len(heads.read_bytes()) >= len(old)
+        assert '"id":12 ' in heads.read_text()  # rewritten as fixed-width records
+        data = json.loads(heads.read_bytes())  # still JSON, as the previous version reads it
+        assert {k: (v["id"], v["keyed_since"]) for k, v in data.items()} == {
+            db: (12, 1), other: (7, 2)}
+        assert data[other]["mac"] == json.loads(old)[other]["mac"]
+        assert s2.verify_chain().ok
+        raw = _raw(path)
+        raw.execute("DELETE FROM events WHERE id = 12")  # a dropped tail is still caught
+        raw.close()
+        r = s2.verify_chain()
+        assert not r.ok and r.first_bad_id == 12 and "removed from its tail" in r.reason
+
+
+def test_a_head_record_moved_by_another_writer_is_found_again(tmp_path):
+    """Two keyrings (two processes) share the head file; each rewrites its own record in
+    place until the other moves it (a new database sorted before it)."""
+    from workbench.store.audit import Keyring
+
+    k1, k2 = Keyring(tmp_path), Keyring(tmp_path)
+    k1.load(create=True)
+    k2.load(create=True)
+    dbs = [str(tmp_path / n) for n in ("b.db", "a.db", "c.db")]
+    k1.record_head(dbs[0], 1, 1, "1" * 64)
+    k1.record_head(dbs[0], 1, 2, "2" * 64)  # in place
+    k2.record_head(dbs[1], 1, 5, "5" * 64)  # sorted first: moves dbs[0]'s record
+    k1.record_head(dbs[0], 1, 3, "3" * 64)
+    k2.record_head(dbs[0], 1, 4, "4" * 64)  # another writer of the same database
+    k1.record_head(dbs[0], 1, 3, "9" * 64)  # late, and older: not recorded
+    k2.record_head(dbs[2], 4, 6, "6" * 64)
+    k1.record_head(dbs[0], 1, 7, "7" * 64)
+    assert [(k1.head(d)["id"], k1.head(d)["hash"][0], k1.head(d)["keyed_since"])
+            for d in dbs] == [(7, "7", 1), (5, "5", 1), (6, "6", 4)]
+    text = (tmp_path / "audit-heads.json").read_text()
+    assert json.loads(text) == json.loads(text.rstrip())  # padding only
+    (tmp_path / "audit-heads.json").write_text(text.replace('"id":7 ', '"id":8 '))
+    with pytest.raises(UsageError, match="does not match its MAC"):
+        k2.head(dbs[0])  # an edit of a record in place is caught
+    k1.close()
+    k2.close()
+
+
 def test_an_in_memory_log_says_it_proves_only_the_chain():
     with Store(":memory:") as s:
         s.audit(None, "workbench", None, "note", "x")

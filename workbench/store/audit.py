@@ -113,6 +113,7 @@ class VerifyResult:
 KEY_FILE = "audit.key"
 HEADS_FILE = "audit-heads.json"
 MAC_TAG = b"wbmac1:"
+_NUM_WIDTH = 20  # the width of an id in a head record (an SQLite integer has <= 19 digits)
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -142,7 +143,10 @@ class Keyring:
         self._template: Any = None
         self._fd: int | None = None  # the key file, held open; its flock orders head updates
         self._heads_fd: int | None = None
-        self._heads_cache: tuple[bytes, dict] | None = None  # (file content, parsed)
+        self._heads_ino: tuple[int, int] | None = None  # (st_ino, st_dev) of _heads_fd
+        # where record_head last wrote its record: (db, fd, offset, length, the pattern
+        # of a record of db, the record's text up to the hash)
+        self._heads_slot: tuple | None = None
 
     # -------------------------------------------------------------- the key
     def load(self, create: bool) -> bool:
@@ -234,7 +238,7 @@ class Keyring:
         for fd in (self._fd, self._heads_fd):
             if fd is not None:
                 os.close(fd)
-        self._fd = self._heads_fd = None
+        self._fd = self._heads_fd = self._heads_ino = self._heads_slot = None
         self._template = None
 
     # -------------------------------------------------------------- heads
@@ -251,7 +255,7 @@ class Keyring:
             raise AuditKeyError(f"{self.heads_path}: cannot read the audit heads: "
                                 f"{exc.strerror or exc}") from None
         with os.fdopen(fd, "rb") as fh:
-            data = fh.read(8_000_000)
+            data = self._read_locked(fh)
         try:
             heads = json.loads(data)
         except ValueError:
@@ -260,6 +264,28 @@ class Keyring:
         if not isinstance(heads, dict):
             raise AuditKeyError(f"{self.heads_path}: the audit head file is not a JSON object")
         return heads
+
+    def _read_locked(self, fh) -> bytes:
+        """The head file's content, read under a shared flock on the key file (through a
+        descriptor of its own: the writers' exclusive one must not be converted), so a
+        record being rewritten in place is never read half-written."""
+        lock = None
+        if self._fd is not None:
+            import fcntl
+
+            try:
+                lock = os.open(self.key_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                               | getattr(os, "O_CLOEXEC", 0))
+                fcntl.flock(lock, fcntl.LOCK_SH)
+            except OSError:  # the key file moved meanwhile: read without the lock
+                if lock is not None:
+                    os.close(lock)
+                lock = None
+        try:
+            return fh.read(8_000_000)
+        finally:
+            if lock is not None:
+                os.close(lock)  # releases the flock
 
     def head(self, db: str) -> dict | None:
         """The newest head recorded for database `db` (a real path), checked against its
@@ -283,51 +309,108 @@ class Keyring:
         """Record `last_id`/`last_hash` as the newest head of `db`, unless a newer one is
         already recorded (heads only move forward; a lower one is kept for verify to see).
 
-        Written in place with one write of the whole file, padded to at least its old
-        length (JSON ignores the trailing spaces): a killed process leaves the old or
-        the new content, and nothing is renamed (a rename per append costs ~10x more)."""
+        Each entry is written as a record of fixed width (its numbers padded with spaces,
+        which JSON ignores), so an append rewrites only its own record in place: one
+        pwrite of ~250 bytes at the offset this Keyring found it at, after checking that
+        the record is still there (another process may have rewritten the file). Any
+        other case (the first append of this Keyring, a file rewritten or replaced, an
+        older Workbench's compact file) re-reads the whole file and rewrites it, padded
+        to at least its old length: a killed process leaves the old or the new content,
+        and nothing is renamed (a rename per append costs ~10x more). Not fsynced, like
+        the database's own commits (WAL, synchronous=NORMAL)."""
         import fcntl
 
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             fd = self._heads_file()
-            old_text = _pread_all(fd)
-            if self._heads_cache is not None and self._heads_cache[0] == old_text:
-                heads = dict(self._heads_cache[1])  # what we wrote last: no need to parse it
-            else:
-                try:
-                    heads = json.loads(old_text) if old_text.strip() else {}
-                except ValueError:
-                    heads = None
-            if not isinstance(heads, dict):
-                raise AuditKeyError(f"{self.heads_path}: the audit head file is damaged or was "
-                                    "edited; move it away to start recording heads again")
-            old = heads.get(db)
-            keyed_since = first_id
-            if isinstance(old, dict):
-                try:
-                    if int(old["id"]) >= last_id:
-                        return
-                    keyed_since = int(old["keyed_since"])
-                except (KeyError, TypeError, ValueError):
-                    pass
-            entry = {"id": last_id, "hash": last_hash, "keyed_since": keyed_since}
-            entry["mac"] = self._head_mac(db, entry)
-            heads[db] = entry
-            if len(heads) > 1:
-                for other in [k for k in heads if k != db]:  # databases whose directory is gone
-                    if not os.path.isdir(os.path.dirname(other)):
-                        del heads[other]
-            data = json.dumps(heads, sort_keys=True, separators=(",", ":")).encode()
-            if len(data) < len(old_text):
-                data += b" " * (len(old_text) - len(data))
-            os.pwrite(fd, data, 0)
-            self._heads_cache = (data, heads)
+            if not self._record_in_place(fd, db, first_id, last_id, last_hash):
+                self._rewrite_heads(fd, db, first_id, last_id, last_hash)
         except OSError as exc:
             raise AuditKeyError(f"{self.heads_path}: cannot record the audit head: "
                                 f"{exc.strerror or exc}") from None
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _head_record(self, db: str, entry: dict) -> bytes:
+        """`"db":{...}`, the entry's numbers padded to a fixed width."""
+        return (f'{json.dumps(db)}:{{"hash":{json.dumps(entry["hash"])},'
+                f'"id":{entry["id"]:<{_NUM_WIDTH}d},'
+                f'"keyed_since":{entry["keyed_since"]:<{_NUM_WIDTH}d},'
+                f'"mac":{json.dumps(entry["mac"])}}}').encode()
+
+    def _record_in_place(self, fd: int, db: str, first_id: int, last_id: int,
+                         last_hash: str) -> bool:
+        """The fast path of record_head: whether the head is recorded (or was newer)."""
+        slot = self._heads_slot
+        if slot is None or slot[0] != db or slot[1] != fd:
+            return False
+        offset, length, pattern = slot[2:5]
+        raw = os.pread(fd, length + 1, offset - 1)
+        found = pattern.fullmatch(raw, 1, length + 1) if raw[:1] in (b"{", b",") else None
+        if found is None:  # rewritten by another process: our record moved
+            return False
+        if int(found.group(1)) >= last_id:
+            return True
+        keyed_since = int(found.group(2))
+        tag = self.mac(f"head:{db}:{last_id}:{last_hash}:{keyed_since}")
+        record = (f'{slot[5]}{last_hash}","id":{last_id:<{_NUM_WIDTH}d},"keyed_since":'
+                  f'{keyed_since:<{_NUM_WIDTH}d},"mac":"{tag}"}}').encode()
+        if len(record) != length or pattern.fullmatch(record) is None:
+            return False  # an unusual hash: the slow path writes it
+        os.pwrite(fd, record, offset)
+        return True
+
+    def _rewrite_heads(self, fd: int, db: str, first_id: int, last_id: int,
+                       last_hash: str) -> None:
+        old_text = _pread_all(fd)
+        try:
+            heads = json.loads(old_text) if old_text.strip() else {}
+        except ValueError:
+            heads = None
+        if not isinstance(heads, dict):
+            raise AuditKeyError(f"{self.heads_path}: the audit head file is damaged or was "
+                                "edited; move it away to start recording heads again")
+        old = heads.get(db)
+        entry = None
+        keyed_since = first_id
+        if isinstance(old, dict):
+            try:
+                if int(old["id"]) >= last_id:
+                    entry = old  # a newer head is recorded: keep it (and its record)
+                else:
+                    keyed_since = int(old["keyed_since"])
+            except (KeyError, TypeError, ValueError):
+                pass
+        if entry is None:
+            entry = {"id": last_id, "hash": last_hash, "keyed_since": keyed_since}
+            entry["mac"] = self._head_mac(db, entry)
+        heads[db] = entry
+        parts, offset, slot = [], 1, None
+        for other in sorted(heads):
+            if other != db and not os.path.isdir(os.path.dirname(other)):
+                continue  # a database whose directory is gone
+            value = heads[other]
+            try:
+                record = self._head_record(other, value)
+            except (KeyError, TypeError, ValueError):  # another writer's shape: kept as is
+                record = (json.dumps(other) + ":"
+                          + json.dumps(value, sort_keys=True, separators=(",", ":"))).encode()
+            if other == db:
+                slot = (offset, len(record))
+            parts.append(record)
+            offset += len(record) + 1
+        data = b"{" + b",".join(parts) + b"}"
+        if len(data) < len(old_text):
+            data += b" " * (len(old_text) - len(data))
+        os.pwrite(fd, data, 0)
+        self._heads_slot = None
+        if slot is not None:
+            prefix = json.dumps(db) + ':{"hash":"'
+            pattern = re.compile(re.escape(prefix.encode())
+                                 + rb'[0-9a-f]{64}","id":([0-9]+) *,'
+                                 rb'"keyed_since":([0-9]+) *,"mac":"[0-9a-f]{64}"\}')
+            if pattern.fullmatch(data, slot[0], slot[0] + slot[1]):
+                self._heads_slot = (db, fd, slot[0], slot[1], pattern, prefix)
 
     def _heads_file(self) -> int:
         """The head file, open for writing (reopened if it was replaced meanwhile)."""
@@ -335,13 +418,12 @@ class Keyring:
         if fd is not None:
             try:
                 st = os.lstat(self.heads_path)
-                mine = os.fstat(fd)
-                if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
+                if (st.st_ino, st.st_dev) == self._heads_ino:
                     return fd
             except FileNotFoundError:
                 pass
             os.close(fd)
-            self._heads_fd = None
+            self._heads_fd = self._heads_ino = self._heads_slot = None
         try:
             fd = os.open(self.heads_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
                          | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -350,7 +432,8 @@ class Keyring:
                 raise AuditKeyError(f"{self.heads_path}: the audit head file is a symlink; "
                                     "refusing it") from None
             raise
-        self._heads_fd = fd
+        st = os.fstat(fd)
+        self._heads_fd, self._heads_ino = fd, (st.st_ino, st.st_dev)
         return fd
 
 
