@@ -136,12 +136,13 @@ def _scan_env(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str, s
     return _longest_first(out)
 
 
-# The last scan of os.environ: (key, result). Redaction runs on every string Workbench
-# stores or shows, and scanning the environment is most of its cost, so the result is
-# reused while the key is equal: every variable of os.environ (its raw name/value
-# items, compared in C, by identity first), the extra names and the registered names.
-# Any change to os.environ (a new, changed or removed variable) misses the cache.
-_env_cache: tuple[tuple, dict[str, str]] | None = None
+# The last scan of os.environ: (its variables, extra names, registered names, result).
+# Redaction runs on every string Workbench stores or shows, and scanning the environment
+# is most of its cost, so the result is reused while the key is equal: a copy of
+# os.environ's raw name/value dict (compared in C, by identity first, with nothing
+# built per call), the extra names and the registered names. Any change to os.environ
+# (a new, changed or removed variable) misses the cache.
+_env_cache: tuple[dict, tuple[str, ...], frozenset[str], dict[str, str]] | None = None
 
 
 def _env_secrets(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str, str]:
@@ -150,12 +151,13 @@ def _env_secrets(env: Mapping[str, str], extra_env: tuple[str, ...]) -> dict[str
     data = getattr(env, "_data", None) if env is os.environ else None
     if not isinstance(data, dict):  # another mapping: nothing tells us it is unchanged
         return _scan_env(env, extra_env)
-    key = (tuple(data.items()), extra_env, frozenset(_registered_env))
     cached = _env_cache
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    if (cached is not None and cached[0] == data and cached[1] == extra_env
+            and cached[2] == _registered_env):
+        return cached[3]
+    key = (dict(data), extra_env, frozenset(_registered_env))  # taken before the scan
     found = _scan_env(env, extra_env)
-    _env_cache = (key, found)
+    _env_cache = (*key, found)
     return found
 
 
@@ -417,6 +419,7 @@ AWS_SECRET_ENTROPY = 4.5  # bits per character: random base64 scores 4.6-5.1, a 
 _all_patterns: list[_Pattern] | None = None
 _needles: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # case-sensitive, lower
 _KEYWORD_NEEDLES = frozenset({"key", "token", "pass", "pwd", "secret", "contrase", "_pat"})
+_needleless: list[_Pattern] = []  # the patterns that run on every text, in order
 
 
 def _patterns() -> list[_Pattern]:
@@ -427,6 +430,7 @@ def _patterns() -> list[_Pattern]:
         _needles = (frozenset(n for p in found if not p.nocase for n in p.needles),
                     frozenset({*(n for p in found if p.nocase for n in p.needles),
                                *_KEYWORD_NEEDLES}))
+        _needleless[:] = [p for p in found if not p.needles]
         _all_patterns = found
     return _all_patterns
 
@@ -485,7 +489,7 @@ def _spans(
     # one of its needles is present
     lower = text.lower()
     present = {n for n in _needles[0] if n in text} | {n for n in _needles[1] if n in lower}
-    for pat in patterns:
+    for pat in patterns if present else _needleless:  # the same order, fewer to skip
         if pat.needles and present.isdisjoint(pat.needles):
             continue
         for m in pat.regex.finditer(text):
