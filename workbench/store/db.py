@@ -45,6 +45,8 @@ _EVENT_COLS = (
     "id, ts, session_id, actor, step, action, summary, payload, tokens, cost, prev_hash, hash"
 )
 _EVENT_KEYS = tuple(c.strip() for c in _EVENT_COLS.split(","))
+_INSERT_EVENT = (f"INSERT INTO events ({_EVENT_COLS}, mac) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 MAX_RUN_OUTPUT = 64_000
 MAX_SUMMARY = 4_000
 MANIFEST_FORMAT = "workbench-audit-manifest/2"
@@ -360,8 +362,8 @@ class Store:
                 delay = min(delay * 2, 0.25)
 
     def _now(self) -> str:
-        if self._clock is None:
-            return _iso(datetime.now(UTC))
+        if self._clock is None:  # _iso's form, without strftime (the append path's clock)
+            return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
         value = self._clock()
         if isinstance(value, (int, float)):
             value = datetime.fromtimestamp(value, UTC)
@@ -699,10 +701,10 @@ class Store:
                        prev)
             prev = event_hash(content)
             rows.append((*content, prev, None if mac is None else mac(prev)))
-        self.conn.executemany(
-            f"INSERT INTO events ({_EVENT_COLS}, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        if len(rows) == 1:  # one transaction per event: execute costs less than executemany
+            self.conn.execute(_INSERT_EVENT, rows[0])
+        else:
+            self.conn.executemany(_INSERT_EVENT, rows)
         if mac is not None:
             pending = self._pending_head
             self._pending_head = (pending[0] if pending else first_id, last_id, prev)
