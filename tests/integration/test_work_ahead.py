@@ -144,3 +144,43 @@ def test_an_install_nobody_takes_is_cleaned_up(project):
     while Path(prepared.tmp.name).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(prepared.tmp.name).exists()
+
+
+def test_the_install_started_from_the_plan_is_kept_after_the_apply(tmp_path):
+    from workbench.lifecycle.checks import WorkAhead
+
+    spec = load_spec(ROOT / "tests" / "fixtures" / "csv2json.spec.md")
+    plan = render_plan(spec)
+    ahead = WorkAhead(OPTIONS)
+    ahead.start_plan("s1", plan, spec)  # the tests step: nothing is on disk yet
+    started = ahead._futures["s1"]
+    root = tmp_path / "csv2json"
+    apply_plan(plan, root)
+    ahead.start("s1", root, spec)  # the apply: the same packaging, the install goes on
+    assert ahead._futures["s1"] is started
+    prepared = ahead.take("s1")
+    assert prepared is not None and prepared.install.exit_code == 0
+    results = monitor.check_project(root, "python-cli", OPTIONS, prepared=prepared)
+    assert results[0] is prepared.install and all(r.exit_code == 0 for r in results)
+
+
+def test_packaging_changed_after_the_plan_install_installs_from_the_tree(tmp_path):
+    from workbench.lifecycle.checks import WorkAhead
+
+    spec = load_spec(ROOT / "tests" / "fixtures" / "csv2json.spec.md")
+    plan = render_plan(spec)
+    ahead = WorkAhead(OPTIONS)
+    ahead.start_plan("s1", plan, spec)
+    started = ahead._futures["s1"]
+    root = tmp_path / "csv2json"
+    apply_plan(plan, root)
+    (root / "src" / "another").mkdir()  # a new top-level package: the install must see it
+    ahead.start("s1", root, spec)
+    assert ahead._futures["s1"] is not started
+    assert ahead._futures["s1"].fingerprint == monitor.install_fingerprint(root)
+    ahead.close()
+    prepared = started.result(timeout=300)
+    deadline = time.monotonic() + 10
+    while Path(prepared.tmp.name).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(prepared.tmp.name).exists()  # the superseded one is dropped

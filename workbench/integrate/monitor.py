@@ -3,7 +3,8 @@
 `run_generated_tests` runs the tests of an in-memory plan (the `tests` step);
 `check_project` installs the written project in a throwaway virtualenv and runs
 its tests and linters (the `monitor` step); the install can be done ahead, in the
-background, while the project is committed (`prepare_in_background`). Every command runs with an
+background, from the plan while the tests step runs (`prepare_plan_in_background`) or
+from the tree while the project is committed (`prepare_in_background`). Every command runs with an
 environment free of API keys, under bubblewrap where available.
 
 Generated code never sees the real project: every check, the install included, runs
@@ -205,14 +206,10 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
     The spec's dependencies, if any, are installed first into a throwaway virtualenv
     (outside the sandbox: it needs the package index; nothing of the tree is read); the
     tests then run sandboxed."""
-    from workbench.safety.paths import write_file
     from workbench.safety.sandbox import temp_prefix
 
     with tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-tests")) as tmp:
-        root = Path(tmp) / "project"
-        fs.make_dir(root)
-        for path, f in plan.files.items():
-            write_file(root, path, f.content, f.mode)
+        root = write_plan_copy(plan, Path(tmp) / "project")
         if template == "bash-cli":
             bats = shutil.which("bats")
             if not bats:
@@ -230,6 +227,16 @@ def run_generated_tests(plan, template: str, options, on_output: Output | None =
         env = {"PYTHONPATH": str(root / "src"), **PYTEST_ENV}
         return _run("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                     root, options, [root], env, on_output)
+
+
+def write_plan_copy(plan, root: Path) -> Path:
+    """The plan's files in a new throwaway folder `root` (what the checks run on before apply)."""
+    from workbench.safety.paths import write_file
+
+    fs.make_dir(root)
+    for path, f in plan.files.items():
+        write_file(root, path, f.content, f.mode)
+    return root
 
 
 def _venv_with_workbench_tools(venv: Path) -> Path:
@@ -317,13 +324,36 @@ def prepare_in_background(root: Path, options, dependencies: list[str] | None = 
     The tree is copied first, here, before anything else can write it."""
     from workbench.safety.sandbox import temp_prefix
 
-    future: Future = Future()
     snapshot = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
-    copied = copy_tree(Path(root), Path(snapshot.name) / "project")
+    return _prepare_thread(snapshot, copy_tree(Path(root), Path(snapshot.name) / "project"), options,
+                           dependencies)
+
+
+def prepare_plan_in_background(plan, options, dependencies: list[str] | None = None) -> Future:
+    """`prepare_in_background` from an in-memory plan, before it is applied (from the
+    tests step on): the install is then ready when the monitor runs. Its `fingerprint`
+    is the plan's; the monitor installs again if the tree's packaging differs."""
+    from workbench.safety.sandbox import temp_prefix
+
+    snapshot = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
+    try:
+        copied = write_plan_copy(plan, Path(snapshot.name) / "project")
+    except BaseException:
+        snapshot.cleanup()
+        raise
+    return _prepare_thread(snapshot, copied, options, dependencies)
+
+
+def _prepare_thread(snapshot: tempfile.TemporaryDirectory, copied: Path, options,
+                    dependencies: list[str] | None) -> Future:
+    """Install `copied` (a throwaway tree in `snapshot`, removed afterwards) in a daemon
+    thread; the future's `fingerprint` says what the install read (`install_fingerprint`)."""
+    future: Future = Future()
+    future.fingerprint = install_fingerprint(copied)  # type: ignore[attr-defined]
 
     def work() -> None:
         try:
-            future.set_result(prepare_python(root, options, dependencies=dependencies, copied=copied))
+            future.set_result(prepare_python(copied, options, dependencies=dependencies, copied=copied))
         except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
             future.set_exception(exc)
         finally:

@@ -1,5 +1,5 @@
 """The sandboxed checks the steps run on throwaway copies: the guard of the real tree around
-them, and the monitor's install, started ahead once the project is applied."""
+them, and the monitor's install, started ahead from the plan the tests step runs."""
 
 from __future__ import annotations
 
@@ -23,17 +23,32 @@ def guard_verified(store, sid: str, guard: monitor.TreeGuard, after_what: str, c
 
 
 class WorkAhead:
-    """The monitor's virtualenv and install, made in the background from the apply on
-    (session id -> Future of monitor.PreparedEnv); taken by the monitor step."""
+    """The monitor's virtualenv and install, made in the background from the tests step
+    on (session id -> Future of monitor.PreparedEnv); taken by the monitor step."""
 
     def __init__(self, options):
         self.options = options
         self._futures: dict[str, Future] = {}
 
-    def start(self, sid: str, root: Path, spec) -> None:
-        """Start the monitor's install now, so it overlaps committing and validating CI."""
+    def _wanted(self, spec) -> bool:
+        return bool(self.options.run_monitor) and spec.template != "bash-cli"
+
+    def start_plan(self, sid: str, plan, spec) -> None:
+        """Start the monitor's install from the plan the tests step runs, so it overlaps
+        the tests, the apply and the commits (the plan's packaging is final by then)."""
         monitor.discard(self._futures.pop(sid, None))
-        if self.options.run_monitor and spec.template != "bash-cli":
+        if self._wanted(spec):
+            self._futures[sid] = monitor.prepare_plan_in_background(
+                plan, self.options, dependencies=spec.data.get("dependencies") or [])
+
+    def start(self, sid: str, root: Path, spec) -> None:
+        """After the apply: keep an install started from the plan when the tree's packaging
+        is what it read; otherwise start one from the tree now."""
+        running = self._futures.get(sid)
+        if running is not None and getattr(running, "fingerprint", None) == monitor.install_fingerprint(root):
+            return
+        monitor.discard(self._futures.pop(sid, None))
+        if self._wanted(spec):
             self._futures[sid] = monitor.prepare_in_background(
                 root, self.options, dependencies=spec.data.get("dependencies") or [])
 

@@ -48,7 +48,7 @@ def step_tests(eng, sid: str) -> str:
     options = eng.options
     # The tests run on a throwaway copy; a project already on disk must stay as it is.
     guard = monitor.TreeGuard(eng.project(sid), "tests")
-    attempts = 0
+    attempts, ahead = 0, False
     offline = getattr(agents, "label", "offline") == "offline"
     runs = 1 if offline else options.repair_attempts + 1
     while True:
@@ -58,6 +58,9 @@ def step_tests(eng, sid: str) -> str:
             eng.store.put_output(sid, "implementation", "files", json.dumps(
                 {**eng.json_output(sid, "implementation", "files", {}), **tidied.changed}))
             plan = eng.plan(sid, steps=set(SCAFFOLD_STEPS))
+        if not ahead and tidied.failure is None:  # the monitor's install, ahead (its packaging is final)
+            work_ahead(eng).start_plan(sid, plan, spec)
+            ahead = True
         result = tidied.failure or monitor.run_generated_tests(
             plan, spec.template, options,
             on_output=lambda line: eng.emit(ev.STEP_PROGRESS, sid, "tests", line),
