@@ -331,6 +331,8 @@ def test_two_processes_append_thousands_none_lost(tmp_path):
             assert singles == {f"{name} {i}" for i in range(n)}
         result = s.verify_chain()
         assert result.ok and result.checked == s.count_events()
+        head = s._keys().head(s._db_id())  # the head outside the database kept up with both
+        assert head["id"] == s.count_events() and head["hash"] == s.audit_head()
         ids = [r[0] for r in s.conn.execute("SELECT id FROM events ORDER BY id")]
         assert ids == list(range(1, len(ids) + 1))
         sid_alpha = results[0][0].strip()
