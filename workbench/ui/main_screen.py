@@ -280,7 +280,13 @@ class MainScreen(Screen):
             self.activate_pane(pane)
 
     def on_descendant_focus(self, event: Any) -> None:
-        pane = self._pane_of(getattr(event, "widget", None) or self.focused)
+        widget = getattr(event, "widget", None)
+        if widget is not None and widget is not self.focused:
+            # Stale: the focus moved on since it was sent (say, from the chat's log, which
+            # had it while the input was locked, to the preview's tree). Acting on it would
+            # show the old pane, hide the focused one, and the focus would fall elsewhere.
+            return
+        pane = self._pane_of(widget or self.focused)
         if pane is not None and pane != self.active_pane:
             self.activate_pane(pane)
         else:
