@@ -34,7 +34,7 @@ def test_open_project_edit_spec_approve_preview_approve_one_evolve_commit(tmux_a
     t = tmux_at(160, 45)
     t.start(f"{workbench_command()} {project}", tmux_env(home, tmp_path), short_dir)
     t.wait_for(f"Evolve {project}", 30)
-    t.wait_for("  options:", 10)  # its spec, in the editor
+    t.wait_for("  options:", 30)  # its spec, in the editor
     time.sleep(0.5)
     t.keys("C-Home")
     t.wait_cursor(1)

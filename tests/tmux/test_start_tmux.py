@@ -49,9 +49,9 @@ def test_start_screen_lists_an_earlier_session_and_enter_reopens_it(tmux_at, tmp
     assert "New tool" in screen
     time.sleep(0.3)
     t.keys("Enter")
-    t.wait_gone("pick up where you left off", 10)
-    t.wait_for("waiting for approval: the spec", 30)
-    t.wait_for("Reopened session", 10)  # the chat says so
-    t.wait_for(f"name: {name}", 10)  # its spec, in the editor
-    t.wait_gone("No spec yet", 10)
+    t.wait_gone("pick up where you left off")
+    t.wait_for("waiting for approval: the spec", 60)
+    t.wait_for("Reopened session", 30)  # the chat says so
+    t.wait_for(f"name: {name}", 30)  # its spec, in the editor
+    t.wait_gone("No spec yet")
     t.keys("C-q")

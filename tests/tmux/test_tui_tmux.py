@@ -73,7 +73,7 @@ class Tmux:
         found = re.search(r"\x1b\[1m(?:\x1b\[[0-9;]*m)*\s*(\d+)\s", self.tmux("capture-pane", "-e", "-p", "-t", "wb").stdout)
         return int(found.group(1)) if found else None
 
-    def wait_cursor(self, line: int, timeout: float = 10.0) -> None:
+    def wait_cursor(self, line: int, timeout: float = 30.0) -> None:
         """Until the editor's cursor is on `line` (1-based): keys are seen handled, in order,
         before the next ones are sent (under load, a Down was once handled after the text
         typed after it)."""
@@ -83,7 +83,7 @@ class Tmux:
                 raise AssertionError(f"the cursor is on line {at}, not {line}:\n{self.screen()}")
             time.sleep(0.1)
 
-    def wait_gone(self, text: str, timeout: float = 10.0) -> str:
+    def wait_gone(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         screen = self.screen()
         while text in screen and time.monotonic() < deadline:
@@ -142,7 +142,7 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
     t.start(workbench_command(), env, work)
 
     t.wait_for("model offline", 30)
-    screen = t.wait_for("Commands", 10)  # the footer, once the first focus has settled
+    screen = t.wait_for("Commands", 30)  # the footer, once the first focus has settled
     assert "DESIGN" in screen and "SCAFFOLD" in screen and "INTEGRATE" in screen  # the phase bar
     assert "f2" in screen and "Quit" in screen  # the palette key is in the footer
     assert "Chat  Spec  Preview  Audit log  Steps" in screen  # every pane, one key away
@@ -150,47 +150,47 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
         assert "─ Chat ─" in screen, screen
 
     # the request, typed; the lifecycle runs to the spec gate
-    t.wait_for("Describe the tool", 10)
+    t.wait_for("Describe the tool", 30)
     t.keys("convert csv files to json", literal=True)
     t.keys("Enter")
     # before anything is drafted: where the project goes (here: the folder launched in,
     # which is outside any git repository)
-    screen = t.wait_for("Where should the project go?", 10)
+    screen = t.wait_for("Where should the project go?", 30)
     assert "Outside any git repository" in screen
     t.keys("Enter")
     t.wait_for("waiting for approval", 60)
     if width < 120:
-        t.wait_for("name: csv-converter", 10)  # the draft, in the Spec tab
+        t.wait_for("name: csv-converter", 30)  # the draft, in the Spec tab
 
     # the command palette on both keys: ctrl+p, and F2 (VS Code keeps ctrl+p for itself)
     for key in ("C-p", "F2"):
         t.keys(key)
-        t.wait_for("Next step", 10)  # the palette lists the app's commands
+        t.wait_for("Next step", 30)  # the palette lists the app's commands
         time.sleep(0.3)
         t.keys("Escape")
-        t.wait_gone("Search for commands", 10)
+        t.wait_gone("Search for commands")
 
     # approve the spec, then the plan
     t.keys("C-n")
-    t.wait_for("Approve spec v", 10)
+    t.wait_for("Approve spec v", 30)
     t.keys("y")
-    t.wait_for("Docs and apply", 10)
+    t.wait_for("Docs and apply", 120)
     t.wait_for("waiting for approval: the plan", 120)
     t.keys("C-n")
-    screen = t.wait_for("Apply the plan to disk?", 10)
+    screen = t.wait_for("Apply the plan to disk?", 30)
     assert "files" in screen and "bytes" in screen
     t.keys("y")
     t.wait_for("all 16 steps done", 240)
     project = work / "csv-converter"
     assert (project / "pyproject.toml").exists() and (project / ".git").is_dir()
     # the last message, in the chat: where the project is, and what to run next
-    screen = t.wait_for("run the tests", 10)
+    screen = t.wait_for("run the tests", 30)
     assert "csv-converter" in screen and "pytest" in screen, screen
     assert f"cd {project}" in screen, screen
 
     # ctrl+q quits, and the terminal gets its screen back
     t.keys("C-q")
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while t.alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not t.alive(), t.screen()
@@ -204,20 +204,20 @@ def test_workbench_in_tmux(tmux_at, tmp_path, size, short_dir):
     t.kill()
     t = tmux_at(width, height)
     t.start(f"{workbench_command()} --session {sid[:10]}", env, work)
-    t.wait_for("all 16 steps done", 30)
-    screen = t.wait_for("run the tests", 10)  # the reopened session's message: what is next
+    t.wait_for("all 16 steps done", 60)
+    screen = t.wait_for("run the tests", 30)  # the reopened session's message: what is next
     assert "Ctrl+N to continue" not in screen
     assert f"cd {project}" in screen, screen
     # the approved spec ("✓ valid", read-only) and the applied plan, each a key away
     t.keys("C-t")
-    panes = [t.wait_for("✓ valid", 10)]
+    panes = [t.wait_for("✓ valid", 30)]
     t.keys("C-t")
-    panes.append(t.wait_for(".devcontainer/", 20))
+    panes.append(t.wait_for(".devcontainer/", 60))
     seen = "\n".join(panes)
     assert "No spec yet" not in seen and "No plan yet" not in seen, seen
     assert "approved · read-only" in seen or width < 120, seen
     t.keys("C-n")  # says what is true, instead of nothing
-    t.wait_for("Done: the project is at", 10)
+    t.wait_for("Done: the project is at", 30)
     t.keys("C-q")
 
 
@@ -248,28 +248,29 @@ def test_layout_and_keys_in_tmux(tmux_at, tmp_path, short_dir):
     t.wait_for("Describe the tool", 30)
     t.keys("convert csv files to json", literal=True)
     t.keys("Enter")
-    t.wait_for("Where should the project go?", 10)
+    t.wait_for("Where should the project go?", 30)
     t.keys("Enter")
-    t.wait_for("^e to review", 60)  # the status names the remapped key
+    t.wait_for("^e to review", 120)  # the status names the remapped key
 
     t.keys("C-t")  # to the spec editor
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while pane_widths(t.screen()).get("Spec", 0) < 86 and time.monotonic() < deadline:
         time.sleep(0.2)  # the focus has moved once the spec pane has the room
-    time.sleep(1.0)  # (and the draft's last redraw is done: it puts the cursor at the top)
+    # (the draft was loaded, the cursor at its top, before the status above was drawn: the
+    # engine's events are all drawn before the end of its call)
     t.wait_cursor(1)
     t.keys("Down")  # line 2, inside the front matter: a YAML comment keeps the spec valid
     t.wait_cursor(2)
     long = "".join(str(i % 10) for i in range(110))
     t.keys(f"# {long}", literal=True)
     t.keys("Enter")
-    time.sleep(0.5)
-    screen = t.wait_for(f"# {long}"[:80], 10)  # 80 columns of the long line, on screen at once
+    t.wait_cursor(3)
+    screen = t.wait_for(f"# {long}"[:80], 30)  # 80 columns of the long line, on screen at once
     widths = pane_widths(screen)
     assert widths["Spec"] > widths.get("Chat", 0) and widths["Spec"] >= 86, (widths, screen)
 
     t.keys("F1")
-    screen = t.wait_for("Diff", 10)
+    screen = t.wait_for("Diff", 30)
     assert "toggle" in screen.lower() or "diff" in screen.lower()
     t.keys("F1")
     t.keys("C-n")  # no longer Next: nothing opens

@@ -95,7 +95,8 @@ async def test_every_pane_is_one_key_away_and_maximizes_whole(fake_backend, out_
 async def test_narrow_layout_uses_tabs_and_fits_80x24(fake_backend, out_dir):
     app = make_app(fake_backend, out_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        # the footer's keys are composed once the first focus has settled, a frame or more later
+        assert await wait_for(pilot, lambda: "^q Quit" in screen_text(app)), screen_text(app)
         assert visible(app, "pane-tabs")
         assert visible(app, "chat") and not visible(app, "spec")
         text = screen_text(app)

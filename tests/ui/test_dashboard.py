@@ -62,8 +62,9 @@ async def test_plots_are_drawn_from_the_store(tmp_path) -> None:
     assert not data.empty and len(data.days) >= 2 and set(data.tokens) == {"gpt", "claude"}
     app = Host(data)
     async with app.run_test(size=(160, 50)) as pilot:
-        assert await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        await pilot.pause()
+        # (pushed, then composed, then painted: wait for its last plot's title)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen)
+                              and "Cost per model per day" in screen_text(app)), screen_text(app)
         plots = list(app.screen.query(PlotextPlot))
         assert len(plots) == 6
         text = screen_text(app)
@@ -83,8 +84,7 @@ async def test_empty_database_says_no_runs_yet(tmp_path) -> None:
 
     app = Host(load_dashboard(Store(tmp_path / "empty.db")))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert "No runs yet" in screen_text(app)
+        assert await wait_for(pilot, lambda: "No runs yet" in screen_text(app)), screen_text(app)
         assert not app.screen.query("PlotextPlot")
 
 

@@ -44,7 +44,9 @@ def test_project_problem_names_what_is_wrong(tmp_path, made_project) -> None:
 async def test_open_project_refuses_a_folder_workbench_did_not_make(tmp_path, made_project) -> None:
     app = Host(lambda: OpenProjectScreen())
     async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause()
+        # (pushed is not yet composed: wait for its field)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, OpenProjectScreen)
+                              and bool(app.screen.query(Input)))
         app.screen.query_one(Input).value = str(tmp_path)
         await pilot.press("enter")
         await pilot.pause()
@@ -66,12 +68,13 @@ async def test_edit_review_approve_preview_approve_one_evolve_commit(project, wb
     spec_before = (project / "docs" / "spec.md").read_text()
     app = Host(lambda: EvolveScreen(store, project, options=Options(run_monitor=False, allow_unsandboxed=True)))
     async with app.run_test(size=(width, 40)) as pilot:
-        await pilot.pause()
+        # (pushed is not yet composed: wait for its editor)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EvolveScreen)
+                              and bool(app.screen.query("#evolve-editor")))
         screen = app.screen
-        assert isinstance(screen, EvolveScreen) and screen.editor.text == spec_before  # its spec, in the editor
+        assert screen.editor.text == spec_before  # its spec, in the editor
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "unchanged" in screen_text(app)
+        assert await wait_for(pilot, lambda: "unchanged" in screen_text(app)), screen_text(app)
         screen.editor.text = with_limit(spec_before)
         await pilot.press("ctrl+s")
         assert await wait_for(pilot, lambda: screen.stage == "spec", 60), screen_text(app)

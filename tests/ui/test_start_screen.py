@@ -37,13 +37,14 @@ class Host(App):
 async def test_lists_request_status_step_folder_and_when_and_enter_opens_the_highlighted() -> None:
     app = Host(SESSIONS, [])
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: "hash files" in screen_text(app)
+                              and isinstance(app.screen.focused, DataTable)), screen_text(app)
         text = screen_text(app)
         for needle in ("a1b2c3d4", "convert csv files to json", "waiting", "approval", "/tmp/x/csv-json",
                        "2026-01-02 03:04", "hash files", "done", "New tool"):
             assert needle in text, needle
         await pilot.press("down", "enter")
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: bool(app.choices))
     assert app.choices == [StartChoice("open", "99887766554433")]
 
 
@@ -51,9 +52,10 @@ async def test_lists_request_status_step_folder_and_when_and_enter_opens_the_hig
 async def test_new_tool_and_open_project_are_explicit(key, kind) -> None:
     app = Host(SESSIONS, [])
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, StartScreen)
+                              and app.screen.focused is not None)  # (its keys reach it)
         await pilot.press(key)
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: bool(app.choices))
     assert [c.kind for c in app.choices] == [kind]
 
 

@@ -38,7 +38,8 @@ async def test_lists_versions_and_diffs_any_two_at_command_and_option_level(wb_e
     store, engine, sid, (v1, v2, v3) = session_with_versions(wb_env, tmp_path)
     app = Host(lambda: VersionsScreen(store, sid))
     async with app.run_test(size=(140, 40)) as pilot:
-        await pilot.pause()
+        # (pushed, then composed and painted: wait for its diff)
+        assert await wait_for(pilot, lambda: "v2 → v3" in screen_text(app)), screen_text(app)
         text = screen_text(app)
         assert "v1" in text and "v2" in text and "v3" in text
         assert "v2 → v3" in text and "~ summary" in text  # newest against the one before
@@ -66,7 +67,8 @@ async def test_restore_makes_an_old_version_the_newest(wb_env, tmp_path) -> None
 
     app = Host(lambda: VersionsScreen(store, sid, restore=restore))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen)
+                              and app.screen.focused is not None)  # (its keys reach it)
         await pilot.press("up", "up", "r")
         assert await wait_for(pilot, lambda: bool(app.results))
     newest = store.get_spec_version(sid)
@@ -78,9 +80,10 @@ async def test_restoring_the_newest_says_so_and_changes_nothing(wb_env, tmp_path
     store, engine, sid, _ = session_with_versions(wb_env, tmp_path)
     app = Host(lambda: VersionsScreen(store, sid, restore=lambda n: pytest.fail("no restore")))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen)
+                              and app.screen.focused is not None)  # (its keys reach it)
         await pilot.press("r")
-        await pilot.pause()
-        assert "v3 is already the newest version" in screen_text(app)
+        assert await wait_for(pilot, lambda: "v3 is already the newest version" in screen_text(app)), \
+            screen_text(app)
     assert store.get_spec_version(sid)["version"] == 3
     engine.close()
