@@ -118,13 +118,18 @@ def _run(kind: str, cmd: list[str], cwd: Path, options, writable: list[Path], en
         if timed_out:
             output += f"\n(timed out after {options.test_timeout:.0f} s)"
         box = "none"
+    _tell(kind, output, timed_out, options, on_output)
+    return CheckResult(kind, " ".join(cmd), code, time.monotonic() - started, output, box,
+                       summary=_summarise(kind, output, code), limits=limits, timed_out=timed_out)
+
+
+def _tell(kind: str, output: str, timed_out: bool, options, on_output: Output | None) -> None:
+    """A check's last lines (and a time-out) to whoever follows the step."""
     if on_output:
         if timed_out:
             on_output(f"{kind}: timed out after {options.test_timeout:.0f} s, killed")
         for line in output.splitlines()[-5:]:
             on_output(line)
-    return CheckResult(kind, " ".join(cmd), code, time.monotonic() - started, output, box,
-                       summary=_summarise(kind, output, code), limits=limits, timed_out=timed_out)
 
 
 def _kill_group(pid: int) -> None:
@@ -420,20 +425,48 @@ def check_project(root: Path, template: str, options, on_output: Output | None =
             return results
         copy = env.refresh(root)
         test_env = dict(PYTEST_ENV)
+        ruff = tool("ruff")
+        # the linters run meanwhile, sandboxed, on a copy of their own that the tests cannot
+        # reach (what the tests may write is not linted)
+        linted = _lint_in_background(root, ruff, options, {**test_env, "RUFF_NO_CACHE": "true"}) if ruff else None
         results.append(_run("pytest", [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy,
                             options, [copy, Path(env.tmp.name)], test_env, on_output))
         guard.verify("the project's tests")
-        ruff = tool("ruff")
-        if ruff:
-            copy = env.refresh(root)  # what the tests may have written is not linted
-            env_r = {**test_env, "RUFF_NO_CACHE": "true"}
-            results.append(_run("ruff check", [ruff, "check", "--no-cache", "."], copy, options, [copy],
-                                env_r, on_output))
-            results.append(_run("ruff format", [ruff, "format", "--check", "--no-cache", "."], copy,
-                                options, [copy], env_r, on_output))
+        if linted is not None:
+            for r in linted.result():
+                _tell(r.kind, r.output, r.timed_out, options, on_output)
+                results.append(r)
             guard.verify("ruff")
         else:
             results.append(_skipped("ruff", "ruff is not installed"))
     finally:
         env.cleanup()
     return results
+
+
+def _lint_in_background(root: Path, ruff: str, options, env: dict) -> Future:
+    """`ruff check` and `ruff format --check`, one after the other in a daemon thread, each
+    sandboxed like any check, on a throwaway copy of the tree taken now (removed after)."""
+    from workbench.safety.sandbox import temp_prefix
+
+    tmp = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
+    try:
+        copy = copy_tree(root, Path(tmp.name) / "project")
+    except BaseException:
+        tmp.cleanup()
+        raise
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result([
+                _run("ruff check", [ruff, "check", "--no-cache", "."], copy, options, [copy], env),
+                _run("ruff format", [ruff, "format", "--check", "--no-cache", "."], copy, options, [copy], env),
+            ])
+        except BaseException as exc:  # noqa: BLE001 - raised where the results are taken
+            future.set_exception(exc)
+        finally:
+            tmp.cleanup()
+
+    threading.Thread(target=work, name="workbench-lint", daemon=True).start()
+    return future
