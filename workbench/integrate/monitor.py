@@ -327,44 +327,55 @@ def prepare_in_background(root: Path, options, dependencies: list[str] | None = 
     """`prepare_python` in a daemon thread, so the install overlaps the steps before the
     monitor (committing, validating CI). The future holds the PreparedEnv or the error.
     The tree is copied first, here, before anything else can write it."""
-    from workbench.safety.sandbox import temp_prefix
-
-    snapshot = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
-    return _prepare_thread(snapshot, copy_tree(Path(root), Path(snapshot.name) / "project"), options,
-                           dependencies)
+    snapshot, copied = _scratch(lambda dest: copy_tree(Path(root), dest))
+    return _prepare_thread(snapshot, copied, options, dependencies)
 
 
 def prepare_plan_in_background(plan, options, dependencies: list[str] | None = None) -> Future:
     """`prepare_in_background` from an in-memory plan, before it is applied (from the
     tests step on): the install is then ready when the monitor runs. Its `fingerprint`
     is the plan's; the monitor installs again if the tree's packaging differs."""
+    snapshot, copied = _scratch(lambda dest: write_plan_copy(plan, dest))
+    return _prepare_thread(snapshot, copied, options, dependencies)
+
+
+def _scratch(fill: Callable[[Path], Path]) -> tuple[tempfile.TemporaryDirectory, Path]:
+    """A throwaway folder of this process and the tree `fill` puts in it (gone if that fails)."""
     from workbench.safety.sandbox import temp_prefix
 
-    snapshot = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
+    tmp = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
     try:
-        copied = write_plan_copy(plan, Path(snapshot.name) / "project")
+        return tmp, fill(Path(tmp.name) / "project")
     except BaseException:
-        snapshot.cleanup()
+        tmp.cleanup()
         raise
-    return _prepare_thread(snapshot, copied, options, dependencies)
 
 
 def _prepare_thread(snapshot: tempfile.TemporaryDirectory, copied: Path, options,
                     dependencies: list[str] | None) -> Future:
     """Install `copied` (a throwaway tree in `snapshot`, removed afterwards) in a daemon
     thread; the future's `fingerprint` says what the install read (`install_fingerprint`)."""
-    future: Future = Future()
-    future.fingerprint = install_fingerprint(copied)  # type: ignore[attr-defined]
+    fingerprint = install_fingerprint(copied)
+    future = _in_thread("workbench-prepare", snapshot,
+                        lambda: prepare_python(copied, options, dependencies=dependencies, copied=copied))
+    future.fingerprint = fingerprint  # type: ignore[attr-defined]
+    return future
 
-    def work() -> None:
+
+def _in_thread(name: str, scratch: tempfile.TemporaryDirectory, work: Callable[[], object]) -> Future:
+    """`work()` in a daemon thread; the future holds its result or its error (raised where
+    it is taken); the throwaway folder `scratch` goes when it ends."""
+    future: Future = Future()
+
+    def run() -> None:
         try:
-            future.set_result(prepare_python(copied, options, dependencies=dependencies, copied=copied))
+            future.set_result(work())
         except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
             future.set_exception(exc)
         finally:
-            snapshot.cleanup()
+            scratch.cleanup()
 
-    threading.Thread(target=work, name="workbench-prepare", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
@@ -447,26 +458,8 @@ def check_project(root: Path, template: str, options, on_output: Output | None =
 def _lint_in_background(root: Path, ruff: str, options, env: dict) -> Future:
     """`ruff check` and `ruff format --check`, one after the other in a daemon thread, each
     sandboxed like any check, on a throwaway copy of the tree taken now (removed after)."""
-    from workbench.safety.sandbox import temp_prefix
-
-    tmp = tempfile.TemporaryDirectory(prefix=temp_prefix("workbench-check"))
-    try:
-        copy = copy_tree(root, Path(tmp.name) / "project")
-    except BaseException:
-        tmp.cleanup()
-        raise
-    future: Future = Future()
-
-    def work() -> None:
-        try:
-            future.set_result([
-                _run("ruff check", [ruff, "check", "--no-cache", "."], copy, options, [copy], env),
-                _run("ruff format", [ruff, "format", "--check", "--no-cache", "."], copy, options, [copy], env),
-            ])
-        except BaseException as exc:  # noqa: BLE001 - raised where the results are taken
-            future.set_exception(exc)
-        finally:
-            tmp.cleanup()
-
-    threading.Thread(target=work, name="workbench-lint", daemon=True).start()
-    return future
+    tmp, copy = _scratch(lambda dest: copy_tree(root, dest))
+    return _in_thread("workbench-lint", tmp, lambda: [
+        _run("ruff check", [ruff, "check", "--no-cache", "."], copy, options, [copy], env),
+        _run("ruff format", [ruff, "format", "--check", "--no-cache", "."], copy, options, [copy], env),
+    ])
