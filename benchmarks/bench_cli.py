@@ -282,9 +282,10 @@ def bench_new(quick: bool) -> Row:
             f"Beyond the reference, `workbench new` also runs the generated tests once on the "
             f"in-memory plan (the `tests` step), validates the CI, devcontainer and release files "
             f"(check-jsonschema, actionlint), runs tests and linters under bubblewrap, records "
-            f"every step in its database. Two parts run ahead, in background threads: the CI "
-            f"checks from the implementation step, the monitor's install from apply (overlapping "
-            f"the commits). By hand: `WORKBENCH_HOME=$(mktemp -d) .venv/bin/workbench new csv2json "
+            f"every step in its database. Three parts run in background threads: the CI checks "
+            f"from the implementation step, the monitor's install from the tests step (from the "
+            f"plan; overlapping the tests, the apply and the commits), and the monitor's ruff "
+            f"beside its pytest (each check its own sandboxed run). By hand: `WORKBENCH_HOME=$(mktemp -d) .venv/bin/workbench new csv2json "
             f"--spec tests/fixtures/csv2json.spec.md --out $(mktemp -d)/csv2json --yes`.")
     return Row(what=what, value=value, ref_value=ref, unit="s", ratio=ratio,
                met=ratio <= NEW_GOAL_RATIO, samples=a_times, ref_samples=b_times, note=note, **common)
