@@ -208,9 +208,8 @@ async def test_full_flow_approve_preview_apply(fake_backend, out_dir):
     app = make_app(fake_backend, out_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await submit_request(app, pilot, type_it=True)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(app.screen, ApprovalScreen)
+        await pilot.press("ctrl+n")  # (the service's advance, in the engine's thread, opens it)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert app.screen.info.sha256 in screen_text(app)
         await pilot.press("y")
         assert await wait_for(pilot, lambda: app.waiting_gate == ("docs", "plan") and not app.busy)
@@ -223,8 +222,8 @@ async def test_full_flow_approve_preview_apply(fake_backend, out_dir):
         await pilot.press("down", "down")
         assert app.preview.selected in app.preview.files
         await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(app.screen, ApprovalScreen) and app.screen.info.gate == "plan"
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        assert app.screen.info.gate == "plan"
         assert f"{len(app.preview.files)} (" in screen_text(app)
         await pilot.press("y")
         assert await wait_for(pilot, lambda: app.stepper.states["monitor"] == "done" and not app.busy)
@@ -236,9 +235,8 @@ async def test_reject_returns_to_editing(fake_backend, out_dir):
     app = make_app(fake_backend, out_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await submit_request(app, pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(app.screen, ApprovalScreen)
+        await pilot.press("ctrl+n")  # (the service's advance, in the engine's thread, opens it)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await pilot.press("n")
         assert await wait_for(pilot, lambda: not app.busy and app.active_pane == "spec")
         assert not isinstance(app.screen, ApprovalScreen)

@@ -59,12 +59,14 @@ async def three_findings_at_the_gate(app: WorkbenchApp, pilot) -> None:
     app.editor.text_area.load_text(text.replace(HELP_LINE, "").split("## Acceptance criteria")[0])
     assert await wait_for(pilot, lambda: app.stepper.states["approval"] == "pending")
     await pilot.press("ctrl+n")  # the review runs on the edit, then its gate opens
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), 60)
     assert [f["status"] for f in app.findings] == ["open"] * 3, (app.findings, app.main.view and app.main.view.steps)
     assert [f["status"] for f in app.findings] == ["open"] * 3
 
 
 async def open_findings_from_the_gate(app: WorkbenchApp, pilot) -> FindingsScreen:
-    assert "3 open findings — F8 to review them" in screen_text(app)
+    assert await wait_for(pilot, lambda: "3 open findings — F8 to review them" in screen_text(app)), \
+        screen_text(app)
     await pilot.press("f8")
     assert await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen))
     assert app.waiting_gate == ("approval", "spec")  # not a rejection: the gate still waits

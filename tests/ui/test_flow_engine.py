@@ -86,9 +86,9 @@ async def test_full_lifecycle_offline(real_backend, out_dir):
         assert "/dev/null" in screen_text(app)  # a new file: nothing on disk to compare
 
         # 6. apply, then integrate to the end
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(app.screen, ApprovalScreen) and app.screen.info.gate == "plan"
+        await pilot.press("ctrl+n")  # (the service's advance, in the engine's thread, opens it)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        assert app.screen.info.gate == "plan"
         await pilot.press("y")
         assert await wait_for(
             pilot, lambda: not app.busy and app.stepper.states["monitor"] in ("done", "failed"), 300)
