@@ -774,12 +774,16 @@ def _wait(proc: subprocess.Popen, timeout: float) -> int:
     except (AttributeError, OSError):  # before Linux 5.3, or not Linux
         return proc.wait(timeout=timeout)
     try:
+        # poll, not select: select refuses a descriptor >= FD_SETSIZE (1024), and a
+        # Workbench holding many files open would have failed every run
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout
         while proc.poll() is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise subprocess.TimeoutExpired(proc.args, timeout)
-            select.select([fd], [], [], left)
+            waiter.poll(max(1, int(left * 1000 + 0.999)))  # ms, rounded up
     finally:
         os.close(fd)
     return proc.returncode
