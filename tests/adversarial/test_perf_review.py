@@ -208,3 +208,192 @@ def test_a_one_second_limit_kills_a_term_ignoring_forking_run(tmp_path):
     assert quick.exit_code == 3 and not quick.timed_out and time.monotonic() - started < 8
     time.sleep(2.5)
     assert not (tmp_path / "late-child").exists() and not (tmp_path / "orphan").exists()
+
+
+# ---------------------------------------------------------------- audit heads (cd99a05, b16a42c)
+
+
+def _wb(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
+                          env=clean_env(home), cwd=ROOT, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+
+def _logged(home: Path, n: int = 5, db: str = "workbench.db"):
+    from workbench.store import Store
+
+    s = Store(home / db)
+    sid = s.create_session("tool", "/t")
+    for i in range(n):
+        s.audit(sid, "human:ann", "spec", "draft", f"event {i}")
+    return s, sid
+
+
+_APPENDER = """
+import sys
+from workbench.store import Store
+a, b, n = Store(sys.argv[1]), Store(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    (a if i % 3 else b).audit(None, "agent:x", "spec", "draft", f"{sys.argv[4]} {i}")
+print("done")
+"""
+
+
+def test_two_processes_two_databases_one_heads_file(wb_home):
+    """Each process appends to both databases at once: every first append of a Keyring
+    rewrites the file (records move), every later one writes in place; whatever the
+    interleaving, each database's recorded head is its newest event and both verify."""
+    from workbench.store import Store
+
+    dbs = [wb_home / "one.db", wb_home / "two" / "two.db"]
+    dbs[1].parent.mkdir()
+    for db in dbs:
+        Store(db).close()
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, str(dbs[i % 2]), str(dbs[1 - i % 2]), "300",
+                               f"p{i}"], env=clean_env(wb_home), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+             for i in range(2)]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["done", "done"]
+    for db in dbs:
+        with Store(db) as s:
+            assert s.verify_chain().ok
+            head = s._keys().head(s._db_id())
+            assert head["id"] == s.count_events() == 300 and head["hash"] == s.audit_head()
+    import json
+
+    text = (wb_home / "audit-heads.json").read_text()
+    assert sorted(json.loads(text)) == sorted(os.path.realpath(d) for d in dbs)
+
+
+def test_a_heads_file_made_a_fifo_fails_verify_at_once(wb_home):
+    """A FIFO at the head file's place: open(O_RDONLY) would wait for a writer forever."""
+    s, _ = _logged(wb_home)
+    s.close()
+    heads = wb_home / "audit-heads.json"
+    heads.unlink()
+    os.mkfifo(heads)
+    try:
+        res = _wb(wb_home, "audit", "verify", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("workbench audit verify hung on a FIFO head file")
+    assert res.returncode != 0 and "audit-heads.json" in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    from workbench.store import Store
+    from workbench.store.audit import AuditKeyError
+
+    with Store(wb_home / "workbench.db") as s2, pytest.raises(AuditKeyError, match="not a regular file"):
+        s2.audit(None, "human:ann", None, "note", "one more")
+
+
+_HUGE = """
+import os, resource, sys
+from pathlib import Path
+home = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+from workbench.store import Store
+from workbench.store.audit import AuditKeyError
+with Store(home / "workbench.db") as s:
+    try:
+        s.audit(None, "human:ann", None, "note", "after the head file grew")
+    except AuditKeyError as exc:
+        print("refused:", exc)
+"""
+
+
+def test_a_huge_heads_file_is_refused_not_read_into_memory(wb_home):
+    s, _ = _logged(wb_home)
+    s.close()
+    with open(wb_home / "audit-heads.json", "r+b") as f:
+        f.truncate(3 << 30)  # sparse: 3 GB of zeros on no disk
+    started = time.monotonic()
+    res = subprocess.run([sys.executable, "-c", _HUGE, str(wb_home)], capture_output=True, text=True,
+                         env=clean_env(wb_home), cwd=ROOT, timeout=120, check=False)
+    assert "refused:" in res.stdout and "too large" in res.stdout, res.stdout + res.stderr[-800:]
+    assert time.monotonic() - started < 30
+    verify = _wb(wb_home, "audit", "verify")
+    assert verify.returncode != 0 and "audit-heads.json" in verify.stdout + verify.stderr
+
+
+def test_a_heads_file_damaged_between_in_place_appends(wb_home):
+    """The same Store keeps appending in place after the file was cut after its record,
+    cut inside it, or made a symlink: verify still fails naming the head file, and the
+    damage is never healed into something that verifies."""
+    heads = wb_home / "audit-heads.json"
+    s, sid = _logged(wb_home)
+    data = heads.read_bytes()
+    heads.write_bytes(data.rstrip()[:-1])  # the closing brace lost: our record is intact
+    s.audit(sid, "human:ann", "spec", "draft", "in place after the cut")
+    res = _wb(wb_home, "audit", "verify")
+    assert res.returncode == 1 and "not valid JSON" in res.stdout + res.stderr
+    heads.write_bytes(data[: len(data) // 2])  # cut inside the record: the fast path must not match
+    from workbench.store.audit import AuditKeyError
+
+    with pytest.raises(AuditKeyError, match="damaged or was edited"):
+        s.audit(sid, "human:ann", "spec", "draft", "after a cut record")
+    heads.unlink()
+    (wb_home / "elsewhere.json").write_bytes(data)
+    heads.symlink_to(wb_home / "elsewhere.json")
+    with pytest.raises(AuditKeyError, match="symlink"):
+        s.audit(sid, "human:ann", "spec", "draft", "through a symlink")
+    assert (wb_home / "elsewhere.json").read_bytes() == data
+    assert _wb(wb_home, "audit", "verify").returncode == 1
+    s.close()
+
+
+def test_head_moved_back_padded_otherwise_rolled_back_or_tail_deleted(wb_home, tmp_path):
+    import json
+    import shutil
+    import sqlite3
+
+    heads = wb_home / "audit-heads.json"
+    s, sid = _logged(wb_home, 6)
+    older = tmp_path / "older.db"
+    s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(wb_home / "workbench.db", older)
+    for i in range(3):
+        s.audit(sid, "human:ann", "spec", "draft", f"later {i}")  # in place
+    s.close()
+    good = heads.read_text()
+    # another tool pretty-printed the file: other padding, same records, valid MACs
+    heads.write_text(json.dumps(json.loads(good), indent=4))
+    assert _wb(wb_home, "audit", "verify").returncode == 0
+    s, sid = _logged(wb_home, 2)  # rewritten once, then in place again
+    assert s.verify_chain().ok
+    head_id = s._keys().head(s._db_id())["id"]
+    s.close()
+    # the head moved backwards by hand: its MAC no longer matches
+    text = heads.read_text()
+    heads.write_text(text.replace(f'"id":{head_id:<20d}', f'"id":{head_id - 2:<20d}'))
+    res = _wb(wb_home, "audit", "verify")
+    assert res.returncode == 1 and "does not match its MAC" in res.stdout + res.stderr
+    heads.write_text(text)
+    # the database rolled back to an older copy, then its last event deleted
+    live = wb_home / "workbench.db"
+    for extra in ("-wal", "-shm"):
+        Path(f"{live}{extra}").unlink(missing_ok=True)
+    shutil.copy(older, live)
+    res = _wb(wb_home, "audit", "verify")
+    assert res.returncode == 1 and "audit-heads.json" in res.stdout + res.stderr
+    heads.write_text(text)
+    raw = sqlite3.connect(live)
+    raw.execute("DELETE FROM events WHERE id = (SELECT max(id) FROM events)")
+    raw.commit()
+    raw.close()
+    assert _wb(wb_home, "audit", "verify").returncode == 1
+
+
+def test_one_event_by_execute_is_the_same_event(wb_home):
+    """b16a42c: a single append (execute, the clock without strftime) and a batch
+    (executemany) give events of one form, in one chain."""
+    import re
+
+    from workbench.store.timeutil import iso, parse_ts
+
+    s, sid = _logged(wb_home, 1)
+    s.audit_many([{"session_id": sid, "actor": "human:ann", "action": "draft", "summary": f"b{i}"}
+                  for i in range(3)])
+    s.audit(sid, "human:ann", "spec", "draft", "single again")
+    events = s.list_events(limit=10) if hasattr(s, "list_events") else []
+    stamps = [r[0] for r in s.conn.execute("SELECT ts FROM events ORDER BY id")]
+    assert len(stamps) == 5 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in stamps)
+    assert all(iso(parse_ts(t[:-1])) == t for t in stamps) and stamps == sorted(stamps)
+    assert s.verify_chain().ok and events is not None
+    s.close()

@@ -246,7 +246,9 @@ class Keyring:
         return self.mac(f"head:{db}:{entry['id']}:{entry['hash']}:{entry['keyed_since']}")
 
     def _read_heads(self) -> dict:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a FIFO put in the file's place must not wait for a writer forever
+        flags = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
         try:
             fd = os.open(self.heads_path, flags)
         except FileNotFoundError:
@@ -254,6 +256,7 @@ class Keyring:
         except OSError as exc:
             raise AuditKeyError(f"{self.heads_path}: cannot read the audit heads: "
                                 f"{exc.strerror or exc}") from None
+        self._regular(fd)
         with os.fdopen(fd, "rb") as fh:
             data = self._read_locked(fh)
         try:
@@ -282,7 +285,7 @@ class Keyring:
                     os.close(lock)
                 lock = None
         try:
-            return fh.read(8_000_000)
+            return fh.read(_MAX_HEADS_BYTES)
         finally:
             if lock is not None:
                 os.close(lock)  # releases the flock
@@ -362,7 +365,11 @@ class Keyring:
 
     def _rewrite_heads(self, fd: int, db: str, first_id: int, last_id: int,
                        last_hash: str) -> None:
-        old_text = _pread_all(fd)
+        old_text = _pread_all(fd, _MAX_HEADS_BYTES)
+        if len(old_text) > _MAX_HEADS_BYTES:
+            raise AuditKeyError(f"{self.heads_path}: the audit head file is too large (over "
+                                f"{_MAX_HEADS_BYTES} bytes): damaged or edited; move it away to "
+                                "start recording heads again")
         try:
             heads = json.loads(old_text) if old_text.strip() else {}
         except ValueError:
@@ -425,26 +432,40 @@ class Keyring:
             os.close(fd)
             self._heads_fd = self._heads_ino = self._heads_slot = None
         try:
-            fd = os.open(self.heads_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_CLOEXEC", 0), 0o600)
+            fd = os.open(self.heads_path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK
+                         | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o600)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise AuditKeyError(f"{self.heads_path}: the audit head file is a symlink; "
                                     "refusing it") from None
             raise
-        st = os.fstat(fd)
+        st = self._regular(fd)
         self._heads_fd, self._heads_ino = fd, (st.st_ino, st.st_dev)
         return fd
 
+    def _regular(self, fd: int) -> os.stat_result:
+        """fstat of the open head file; a FIFO, device or directory there is refused."""
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise AuditKeyError(f"{self.heads_path}: the audit head file is not a regular file; "
+                                "refusing it")
+        return st
 
-def _pread_all(fd: int) -> bytes:
+
+_MAX_HEADS_BYTES = 8_000_000  # ~30,000 databases' records; more is damage, never read whole
+
+
+def _pread_all(fd: int, limit: int) -> bytes:
+    """The file's content, at most `limit` + 1 bytes (the caller refuses more)."""
     chunks, offset = [], 0
-    while True:
-        chunk = os.pread(fd, 1 << 16, offset)
+    while offset <= limit:
+        chunk = os.pread(fd, min(1 << 16, limit + 1 - offset), offset)
         if not chunk:
-            return b"".join(chunks)
+            break
         chunks.append(chunk)
         offset += len(chunk)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------- redaction
