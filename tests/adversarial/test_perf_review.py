@@ -397,3 +397,224 @@ def test_one_event_by_execute_is_the_same_event(wb_home):
     assert all(iso(parse_ts(t[:-1])) == t for t in stamps) and stamps == sorted(stamps)
     assert s.verify_chain().ok and events is not None
     s.close()
+
+
+# ---------------------------------------------------------------- redaction caches (42ebb18, f987a5e)
+
+
+@pytest.fixture
+def registered():
+    """Undo what a test registers with the redactor."""
+    from workbench.safety import redact
+
+    envs, values = set(redact._registered_env), set(redact._registered_values)
+    yield redact
+    redact._registered_env.clear()
+    redact._registered_env.update(envs)
+    redact._registered_values.clear()
+    redact._registered_values.update(values)
+
+
+def test_a_secret_arriving_after_the_first_redaction_is_masked(registered, monkeypatch):
+    redact = registered.redact
+    plain = "Zq9xv7Lm2Pw4Rt6Yb8Nc"  # no shape, no needle: only the environment knows it
+    text = f"the value is {plain} here"
+    assert redact(text) == text  # the cache now holds os.environ without it
+    monkeypatch.setenv("MY_SERVICE_TOKEN", plain)
+    assert plain not in redact(text)
+    monkeypatch.setenv("MY_SERVICE_TOKEN", plain[::-1])  # changed in place: the new value
+    assert plain[::-1] not in redact(text[::-1]) and plain in redact(text)
+    monkeypatch.setenv("MYTHING", plain)  # a name no rule knows ...
+    assert plain in redact(text)
+    registered.register_key_env("MYTHING")  # ... registered later (a model's api_key_env)
+    assert plain not in redact(text)
+    other = "Hk3mW9pQ2vL7xR4tN8cB"
+    assert other in redact(f"x {other} y")
+    registered.register_secret(other)  # a literal registered later
+    assert other not in redact(f"x {other} y")
+    os.environ["LATE_API_KEY"] = "Tr5nK8wQ1zX4vB7mL0pS"  # os.environ written directly
+    try:
+        assert "Tr5nK8wQ1zX4vB7mL0pS" not in redact("a Tr5nK8wQ1zX4vB7mL0pS b")
+    finally:
+        del os.environ["LATE_API_KEY"]
+
+
+def test_a_text_without_needles_still_runs_the_needleless_patterns(registered):
+    """No 'key', 'token', 'sk-' ... in the text: the AWS secret shape (no prefix) and the
+    environment's values still mask."""
+    aws = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq81Lk3mQv"
+    from workbench.safety.redact import _needles, _patterns
+
+    _patterns()
+    text = f"the cloud said {aws} fine"
+    assert not any(n in text for n in _needles[0]) and not any(n in text.lower() for n in _needles[1])
+    assert aws not in registered.redact(text)
+    assert [f.kind for f in registered.scan_text(text)] == ["aws-secret-access-key"]
+
+
+def test_safe_git_env_cache_sees_a_later_secret(registered, monkeypatch):
+    from workbench.safety.gitsafe import safe_git_env
+
+    value = "Pq7Lm2Xv9Rt4Wz6Bn1Kc"
+    assert value not in safe_git_env().values()
+    monkeypatch.setenv("DEPLOY_TOKEN", value)
+    assert "DEPLOY_TOKEN" not in safe_git_env()
+    word = "plain-words-only-here"  # no shape of a credential: kept ...
+    monkeypatch.setenv("CUSTOM_THING", word)
+    assert safe_git_env().get("CUSTOM_THING") == word
+    registered.register_key_env("CUSTOM_THING")  # ... until its name is registered
+    assert "CUSTOM_THING" not in safe_git_env()
+    monkeypatch.setenv("HARMLESS", "other-plain-words")
+    assert safe_git_env().get("HARMLESS") == "other-plain-words"
+    registered.register_secret("other-plain-words")  # or its value
+    assert "other-plain-words" not in safe_git_env().values()
+
+
+# ---------------------------------------------------------------- the monitor (b1316f2, 63bef5d, 6347f17)
+
+SETUP_PY = '''"""An installer that plants code the throwaway venv would run on every start."""
+
+import os
+import sysconfig
+
+from setuptools import setup
+
+MARK = "{mark}"
+HOST = os.path.dirname(MARK)
+LINE = f"import os; os.path.isdir({{HOST!r}}) and open({{MARK!r}}, 'w').write('x')\\n"
+site = sysconfig.get_path("purelib")
+for name in ("zz_planted.pth", "sitecustomize.py"):
+    try:
+        with open(os.path.join(site, name), "w") as f:
+            f.write(LINE)
+    except OSError:
+        pass
+try:
+    with open(MARK, "w") as f:  # straight onto the host, if it could see it
+        f.write("install")
+except OSError:
+    pass
+setup()
+'''
+
+REACHING_TEST = '''"""A test that writes unlinted code into every tree it can find (ruff's copy above all)."""
+
+import glob
+import os
+
+BAD = "import os\\ndef  f( ):\\n  return 1\\n"
+PATTERNS = (
+    "/tmp/*workbench-check*/project",
+    "/tmp/*/project",
+    "{root}",
+    ".",
+)
+
+
+def test_reach_every_copy():
+    for pattern in PATTERNS:
+        for folder in glob.glob(pattern):
+            try:
+                with open(os.path.join(folder, "zz_reached.py"), "w") as f:
+                    f.write(BAD)
+            except OSError:
+                pass
+'''
+
+
+def test_a_hostile_installer_and_tests_reach_nothing_of_the_host(tmp_path):
+    """The install made ahead from the plan (before the apply) runs the plan's setup.py in
+    the sandbox: what it plants in the throwaway venv never runs on the host, through the
+    tests step, the apply, the kept install and the monitor. The monitor's tests cannot
+    reach ruff's copy (ruff stays clean) nor the real tree."""
+    from workbench.integrate import monitor
+    from workbench.lifecycle.checks import WorkAhead
+    from workbench.lifecycle.engine import Options
+    from workbench.scaffold import apply_plan, render_plan
+    from workbench.scaffold.plan import PlannedFile
+    from workbench.spec import load_spec
+
+    mark = tmp_path / "host" / "HOST_RAN"
+    mark.parent.mkdir()
+    root = tmp_path / "csv2json"
+    spec = load_spec(ROOT / "tests" / "fixtures" / "csv2json.spec.md")
+    plan = render_plan(spec)
+    for rel, text in (("setup.py", SETUP_PY.format(mark=str(mark))),
+                      ("tests/test_reach.py", REACHING_TEST.format(root=str(root)))):
+        plan.files[rel] = PlannedFile(rel, text, "tests", "test", False, 0o644)
+    options = Options(allow_unsandboxed=False)
+    ahead = WorkAhead(options)
+    ahead.start_plan("s1", plan, spec)  # the tests step
+    result = monitor.run_generated_tests(plan, spec.template, options)
+    assert result.exit_code == 0, result.output[-500:]
+    apply_plan(plan, root)
+    ahead.start("s1", root, spec)  # the same packaging: kept
+    prepared = ahead.take("s1")
+    assert prepared is not None and prepared.install.exit_code == 0, prepared.install.output[-800:]
+    # the attack is real: the sandboxed install did plant its code in the venv
+    assert list(Path(prepared.tmp.name, "venv").glob("lib/python*/site-packages/zz_planted.pth"))
+    before = monitor.tree_state(root)
+    results = monitor.check_project(root, "python-cli", options, prepared=prepared)
+    assert [r.kind for r in results] == ["install", "pytest", "ruff check", "ruff format"]
+    assert all(r.exit_code == 0 for r in results), [(r.kind, r.output[-400:]) for r in results]
+    assert monitor.tree_state(root) == before
+    assert not mark.exists(), mark.read_text()
+
+
+def test_the_packaging_fingerprint_has_no_boundary_collisions(tmp_path):
+    """install_fingerprint joins the packaging files: without lengths, bytes moved across
+    the boundary between two files (or package names across a '|') gave two different
+    packagings one fingerprint, and the install made ahead was kept for a tree it did
+    not read."""
+    from workbench.integrate.monitor import install_fingerprint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+    (a / "setup.cfg").write_bytes(b"[metadata]\0setup.py\0one")  # a: setup.cfg holds what b's setup.py starts with
+    (a / "setup.py").write_bytes(b"two")
+    (b / "setup.cfg").write_bytes(b"[metadata]")
+    (b / "setup.py").write_bytes(b"one\0setup.py\0two")
+    assert install_fingerprint(a) != install_fingerprint(b)
+    c, d = tmp_path / "c", tmp_path / "d"
+    (c / "src" / "a").mkdir(parents=True)
+    (c / "x").mkdir()
+    (c / "x" / "__init__.py").write_text("")
+    (d / "src" / "a|x").mkdir(parents=True)
+    assert install_fingerprint(c) != install_fingerprint(d)
+
+
+def test_the_guard_sees_a_change_made_while_ruff_runs_beside_the_tests(tmp_path, monkeypatch):
+    """Ruff now runs in a thread beside pytest: a change to the real tree while ruff still
+    runs (after the tests ended) is caught by the guard after ruff, one during the tests
+    by the guard after them; the monitor never returns results over a changed tree."""
+    import tempfile
+
+    from workbench.integrate import monitor
+    from workbench.lifecycle.engine import Options
+
+    root = tmp_path / "proj"
+    write_file(root, "pyproject.toml", "[project]\nname = 'p'\nversion = '0'\n")
+    write_file(root, "src/p/__init__.py", "")
+
+    def fake_prepared():
+        tmp = tempfile.TemporaryDirectory()
+        (Path(tmp.name) / "project").mkdir()
+        install = monitor.CheckResult("install", "pip", 0, 0.0, "", "bwrap")
+        return monitor.PreparedEnv(tmp, Path(sys.executable), install, monitor.install_fingerprint(root),
+                                   Path(tmp.name) / "project")
+
+    for when, target in (("ruff format", "during ruff"), ("pytest", "during the project's tests")):
+        def fake_run(kind, cmd, cwd, options, writable, env_extra=None, on_output=None, sandboxed=True,
+                     _when=when):
+            if kind == _when:
+                if kind.startswith("ruff"):
+                    time.sleep(0.3)  # well after the tests returned
+                write_file(root, "src/p/escaped.py", f"# {kind}\n")
+            return monitor.CheckResult(kind, kind, 0, 0.0, "", "bwrap")
+
+        monkeypatch.setattr(monitor, "_run", fake_run)
+        with pytest.raises(monitor.TreeChanged, match=rf"escaped.py was (added|modified) {target}"):
+            monitor.check_project(root, "python-cli", Options(), prepared=fake_prepared())
+        (root / "src" / "p" / "escaped.py").unlink()
+    assert threading.active_count() < 20

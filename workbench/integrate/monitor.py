@@ -281,13 +281,17 @@ def install_fingerprint(root: Path) -> str:
     top-level packages (module files are read at import time, so edits to them are seen)."""
     import hashlib
 
+    def part(data: bytes) -> bytes:  # length-prefixed: no bytes can move across a boundary
+        return b"%d:" % len(data) + data
+
     h = hashlib.sha256()
     for name in ("pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in"):
         p = root / name
-        h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-") + b"\0")
+        h.update(part(name.encode()) + (part(p.read_bytes()) if p.is_file() else b"-"))
     packages = [c for c in (root / "src").iterdir() if c.is_dir()] if (root / "src").is_dir() else []
     packages += [c for c in root.iterdir() if c.is_dir() and (c / "__init__.py").is_file()]
-    h.update(b"|".join(sorted(str(c.relative_to(root)).encode("utf-8", "surrogateescape") for c in packages)))
+    for name in sorted(str(c.relative_to(root)).encode("utf-8", "surrogateescape") for c in packages):
+        h.update(part(name))
     return h.hexdigest()
 
 
