@@ -261,3 +261,21 @@ def test_out_as_a_dangling_symlink_is_refused(tmp_path):
     assert r.returncode == 2
     assert "dangling symlink" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "nowhere").exists() and link.is_symlink()
+
+
+def test_a_write_killed_before_its_rename_leaves_nothing_in_a_commit(tmp_path):
+    """A kill -9 between `write_file`'s temporary and its rename (seen once in a sweep: the
+    manifest's, during the git step) left a `.wb-tmp-…` file that the resumed step
+    committed and the next step deleted: a tracked file gone from the tree."""
+    home, out, log = tmp_path / "home", tmp_path / "proj", tmp_path / "run1.log"
+    proc = _start(["new", "csv2json", "--spec", str(FIXTURE_SPEC), "--out", str(out), "--yes",
+                   "--no-monitor"], home, log)
+    _wait_for_line(proc, log, "✓ scaffold  docs")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (out / ".workbench").mkdir(parents=True, exist_ok=True)
+    (out / ".workbench" / ".wb-tmp-0123456789ab-manifest.json").write_text('{"half": ')
+    r = run_wb("resume", _sessions(home)[0]["id"], "--yes", "--no-monitor", home=home)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _git(out, "status", "--porcelain") == ""
+    assert ".wb-tmp-" not in _git(out, "log", "--all", "--name-only", "--format=")

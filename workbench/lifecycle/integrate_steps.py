@@ -23,6 +23,7 @@ def commit(eng, sid: str, step: str, message: str) -> str:
     done = git.head_for_step(root, step, sid)
     if done is not None:  # killed after committing, before the step was recorded
         return done
+    cleanup_temp_files(root)  # a temporary of a write killed before its rename: never committed
     _write_manifest(eng.store, sid, root)
     sha = git.commit_all(root, message, step=step, session_id=sid,
                          audit=eng.store.chain_manifest(sid))
