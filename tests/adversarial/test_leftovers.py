@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.signals import interruptible
+
 from .conftest import ROOT, clean_env
 
 
@@ -23,7 +25,7 @@ def _spawn(code: str, home: Path, tmpdir: Path, *args: str) -> subprocess.Popen:
     env = clean_env(home, TMPDIR=str(tmpdir))
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=interruptible)
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 60) -> None:

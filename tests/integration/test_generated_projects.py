@@ -507,8 +507,10 @@ def test_python_ctrl_c_exits_130_without_a_traceback(tmp_path):
     import signal
 
     target, cmd = endless_project("python-interface", tmp_path)
+    from tests.support.signals import interruptible
+
     proc = subprocess.Popen(cmd, cwd=target, env=clean_env(PYTHONPATH="src"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline().startswith(b"yyyyyyyy")  # running its command
     proc.send_signal(signal.SIGINT)
