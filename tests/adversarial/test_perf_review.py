@@ -603,6 +603,7 @@ def test_the_guard_sees_a_change_made_while_ruff_runs_beside_the_tests(tmp_path,
         return monitor.PreparedEnv(tmp, Path(sys.executable), install, monitor.install_fingerprint(root),
                                    Path(tmp.name) / "project")
 
+    before = set(threading.enumerate())  # (the worker's other tests may have left their own)
     for when, target in (("ruff format", "during ruff"), ("pytest", "during the project's tests")):
         def fake_run(kind, cmd, cwd, options, writable, env_extra=None, on_output=None, sandboxed=True,
                      _when=when):
@@ -616,7 +617,10 @@ def test_the_guard_sees_a_change_made_while_ruff_runs_beside_the_tests(tmp_path,
         with pytest.raises(monitor.TreeChanged, match=rf"escaped.py was (added|modified) {target}"):
             monitor.check_project(root, "python-cli", Options(), prepared=fake_prepared())
         (root / "src" / "p" / "escaped.py").unlink()
-    assert threading.active_count() < 20
+    deadline = time.monotonic() + 30  # the monitor's threads end with its checks
+    while (left := [t for t in threading.enumerate() if t not in before and t.is_alive()]):
+        assert time.monotonic() < deadline, f"threads left by the monitor: {left}"
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- lint before tests (ae3594a), actionlint (dcdc19e)

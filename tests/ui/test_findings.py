@@ -270,9 +270,11 @@ async def test_tokens_streamed_while_applying_never_reach_the_editor(fake_backen
         assert app.editor.draft != app.editor.text  # F4 still diffs against the model's draft
         # ctrl+z takes the applied change back (and that is saved as an edit)
         await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, FindingsScreen | ApprovalScreen))
         app.editor.text_area.focus()
+        assert await wait_for(pilot, lambda: app.focused is app.editor.text_area)  # then the key is its
         await pilot.press("ctrl+z")
-        assert app.editor.text == before
+        assert await wait_for(pilot, lambda: app.editor.text == before)
         assert await wait_for(pilot, lambda: engine.sessions[sid]["spec"] == before)
 
 
