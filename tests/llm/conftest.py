@@ -75,7 +75,9 @@ def sleeps():
 def gateway(store, sleeps):
     from workbench.llm.gateway import Gateway, GatewaySettings
 
-    return Gateway(store, GatewaySettings(connect_timeout=1.0, read_timeout=1.0, max_retries=2,
+    # (a timeout test sets its own: under load, a provider's first call - LiteLLM loading
+    # that provider's code - once took over the 1 s this fixture had, three times in a row)
+    return Gateway(store, GatewaySettings(connect_timeout=10.0, read_timeout=10.0, max_retries=2,
                                           backoff_base=0.01), sleep=sleeps)
 
 
