@@ -10,6 +10,7 @@ user's git identity, or a clear fallback built from the OS user.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _env() -> dict[str, str]:
     return safe_git_env()
 
 
+@functools.cache
 def _object_db():
     """GitPython's object database, writing new objects in-process (zlib + sha1, as
     gitdb does) instead of starting `git hash-object` for each; loose objects are read

@@ -159,8 +159,7 @@ def safe_git_env(
     from workbench.safety import redact
 
     # what scrubbing depends on: the variables, and the key names and secrets registered
-    key = (tuple(sorted(src.items())), name, email, frozenset(redact._registered_env),
-           frozenset(redact._registered_values))
+    key = (tuple(sorted(src.items())), name, email, redact.registered())
     known = _SAFE_ENVS.get(key)
     if known is None:
         known = _SAFE_ENVS[key] = _safe_git_env(src, name, email)

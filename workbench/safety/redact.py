@@ -92,6 +92,12 @@ def register_secret(*values: str) -> None:
             _registered_values.add(str(v))
 
 
+def registered() -> tuple[frozenset[str], frozenset[str]]:
+    """The key variable names and the literal secrets registered so far (what a cache of
+    redacted values must be keyed on)."""
+    return frozenset(_registered_env), frozenset(_registered_values)
+
+
 def is_key_env_name(name: str, extra: Iterable[str] = ()) -> bool:
     """Is this environment variable a key variable?"""
     up = name.upper()

@@ -362,8 +362,8 @@ class Store:
                 delay = min(delay * 2, 0.25)
 
     def _now(self) -> str:
-        if self._clock is None:  # _iso's form, without strftime (the append path's clock)
-            return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        if self._clock is None:
+            return _iso(datetime.now(UTC))
         value = self._clock()
         if isinstance(value, (int, float)):
             value = datetime.fromtimestamp(value, UTC)

@@ -11,7 +11,9 @@ def iso(dt: datetime) -> str:
     """The stored form of a time (a naive one is taken as UTC)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # (strftime's "%Y-%m-%dT%H:%M:%S.%fZ", the same text, at half the cost: every audit
+    # event is stamped with it)
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(value: str) -> datetime:
