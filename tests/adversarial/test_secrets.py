@@ -316,6 +316,18 @@ def test_redaction_of_100_kb_stays_fast():
     assert min(runs) < 0.1, f"{min(runs) * 1000:.1f} ms for 100 KB"
 
 
+@pytest.mark.parametrize("text", ["key_" * 25_000, "_pat" * 25_000, "token" * 20_000, "SECRET_" * 15_000])
+def test_a_text_of_keywords_is_redacted_in_bounded_time(text):
+    """100 KB of "key_key_key…" (a hostile reply, a spec) took 40 s: every keyword's name
+    backtracked over the whole rest of the text. Linear now (about 0.4 s); 10 s is a bound
+    only a quadratic scan misses, even on a loaded machine."""
+    import time
+
+    started = time.perf_counter()
+    assert redact(text) == text
+    assert time.perf_counter() - started < 10
+
+
 @pytest.mark.parametrize("line", [
     "export GH_PAT=Xk29fj38Dk2mQ0pz7LwE1",
     "ADO_PAT: Xk29fj38Dk2mQ0pz7LwE1",

@@ -306,13 +306,16 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # list (api_key, db_pass, password, secret ...; any case, with affixes), the names
 # below in any case, and environment-style (upper-case) names ending in TOKEN, _KEY,
 # _PASS or _PAT (API_KEY, OPENAI_KEY, DB_PASS, GH_PAT) - lower-case `sort_key` in code is not a secret.
+# (the name's rest is bounded: unbounded, "key_key_key…" made every keyword backtrack over
+# the whole rest of the text, 40 s for 100 KB)
 _KEYWORD_RE = (
-    r"(?:key|token|pass|pwd|secret|contrase|_pat(?![a-z]))[a-z0-9_ñ]*[\"'\]]{0,2}[ \t]*(?::=|[:=])[ \t]*"
+    r"(?:key|token|pass|pwd|secret|contrase|_pat(?![a-z]))[a-z0-9_ñ]{0,64}[\"'\]]{0,2}[ \t]*(?::=|[:=])[ \t]*"
     r"[\"'`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{6,})(?![\[(A-Za-z0-9_\-./+=!@#$%^&*~])"
 )
 # run on the lower-cased text (7x faster than re.IGNORECASE), or case-blind when lowering
 # changed the text's length (a few non-ASCII letters do)
 _KEYWORD_CANDIDATE = re.compile(_KEYWORD_RE)
+_NAME_REST = re.compile(r"[A-Za-z0-9_ñ]*")
 _KEYWORD_CANDIDATE_ANY_CASE = re.compile(_KEYWORD_RE, re.IGNORECASE)
 _ANY_CASE_NAMES = ("api_?token", "access_?token", "auth_?token", "secret_?token", "access_?key")
 _UPPER_NAME = re.compile(r"(?:[A-Z0-9]+_)*[A-Z0-9]*(?:TOKEN|_KEY|_PASS|_PASSWD|_PWD|_PAT(?:_[0-9]+)?)")
@@ -339,7 +342,7 @@ def _keyword_spans(text: str, lower: str | None = None) -> Iterable[tuple[int, i
         start = m.start()
         while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
             start -= 1
-        name = text[start:m.start()] + re.match(r"[A-Za-z0-9_ñ]*", text[m.start():]).group()
+        name = text[start:m.start()] + _NAME_REST.match(text, m.start()).group()
         if _secret_name(name):
             yield m.start(1), m.end(1), value
 
