@@ -11,10 +11,13 @@ screenshots/ with `scripts/update-screenshots.sh`.
 
 from __future__ import annotations
 
+import difflib
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from screen_text import screen_text, svg_text
 from ui_support import fixed_clock_store, wait_for
 
 from workbench.ui.app import WorkbenchApp
@@ -152,9 +155,22 @@ async def drive_findings(pilot) -> None:
 CASES = [(size, state) for size in SIZES for state in STATES if size != "200x50" or state in PHASE_STATES]
 
 
+async def settle(pilot, app: WorkbenchApp, timeout: float = 5.0) -> str:
+    """Wait until the screen reads the same twice, 0.2 s apart (a late event redraws)."""
+    last, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = screen_text(app)
+        if now == last:
+            break
+        last = now
+        await pilot.pause(0.2)
+    return last or ""
+
+
 @pytest.mark.parametrize(("size_name", "state"), CASES, ids=[f"{z}-{s}" for z, s in CASES])
-def test_snapshot(snap_compare, pinned, size_name: str, state: str) -> None:
+def test_snapshot(snap_compare, pinned, request, size_name: str, state: str) -> None:
     app = make_app(size_name, state)
+    seen: list[str] = []
 
     async def run_before(pilot) -> None:
         await drive(pilot, state)
@@ -162,6 +178,13 @@ def test_snapshot(snap_compare, pinned, size_name: str, state: str) -> None:
         await pilot.pause(0.3)  # let validation, the plan and the audit page settle
         # (and every read of the view, the plan and the audit started by the last events)
         await wait_for(pilot, lambda: not any(w.is_running for w in app.workers), 10)
-        await pilot.pause(0.2)
+        seen.append(await settle(pilot, app))
 
-    assert snap_compare(app, terminal_size=SIZES[size_name], run_before=run_before)
+    ok = snap_compare(app, terminal_size=SIZES[size_name], run_before=run_before)
+    if not ok:  # say what differs in the log: CI keeps no HTML report
+        expected = Path(__file__).parent / "__snapshots__" / "test_snapshots" / f"{request.node.name}.svg"
+        want = svg_text(expected.read_text(encoding="utf-8")) if expected.exists() else ""
+        got = [line.rstrip() for line in (seen or [""])[-1].splitlines()]
+        diff = "\n".join(difflib.unified_diff(want.splitlines(), got, "expected", "seen", lineterm=""))
+        print(diff or "The text is as expected: what differs is colour, style or focus.")
+    assert ok
