@@ -1,4 +1,4 @@
-"""Jinja2 filters that turn spec strings into safe data in each target language.
+r"""Jinja2 filters that turn spec strings into safe data in each target language.
 
 Spec strings are only ever template *variables*, never template source; these
 filters make sure a value with quotes, backslashes, `%`, `{{ }}`, `$`, backticks
