@@ -82,7 +82,7 @@ class ChatApp(App):
 
 
 async def test_a_long_stream_is_sealed_and_shows_every_character():
-    reply = long_reply(12)
+    reply = long_reply(30)
     assert len(reply) > 10 * SEAL_CHARS
     app = ChatApp()
     rng = random.Random(7)
