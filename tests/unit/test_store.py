@@ -376,3 +376,30 @@ def test_processes_racing_to_create_a_new_database(tmp_path):
         assert s.count_events() == 200 and s.verify_chain().ok
         assert len(s.list_sessions()) == 4
         assert s.schema_version() == SCHEMA_VERSION
+
+
+def test_a_first_migration_committed_while_another_store_checks_the_file(tmp_path, monkeypatch):
+    """The check that the file is ours reads one snapshot: when another process's first
+    migration commits between its reads, it must not see that process's tables without
+    its application id (CI once failed the racing test above on just that)."""
+    from workbench.store import db as db_module
+
+    path = tmp_path / "workbench.db"
+    with sqlite3.connect(path) as raw:  # a racer has just created the file, in WAL mode
+        raw.execute("PRAGMA journal_mode = WAL")
+    raced: list[str] = []
+    real_connect = sqlite3.connect
+
+    class Racing(sqlite3.Connection):
+        def execute(self, sql, *args):
+            cursor = super().execute(sql, *args)
+            if not raced:  # right after this store's first read, the other one migrates
+                raced.append(sql)
+                Store(path).close()
+            return cursor
+
+    monkeypatch.setattr(db_module.sqlite3, "connect",
+                        lambda *a, **kw: real_connect(*a, factory=Racing, **kw))
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+    assert raced and "application_id" in raced[0]

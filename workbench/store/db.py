@@ -197,14 +197,14 @@ class Store:
     def _check_file(self) -> None:
         """Refuse a file that is not ours, before changing anything in it."""
         try:
-            app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                ).fetchall()
-            ]
+            # One statement, so one snapshot: read one at a time, another process's first
+            # migration could commit in between (no id yet, then its tables: "another
+            # program's file").
+            app_id, version, tables = self.conn.execute(
+                "SELECT (SELECT application_id FROM pragma_application_id),"
+                " (SELECT user_version FROM pragma_user_version),"
+                " (SELECT count(*) FROM sqlite_master WHERE type = 'table')"
+            ).fetchone()
         except sqlite3.DatabaseError as exc:
             if str(self.path) != ":memory:" and _read_only_reason(self.path):
                 raise describe_db_error(exc, self.path) from None
