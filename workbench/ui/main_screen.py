@@ -254,6 +254,8 @@ class MainScreen(Screen):
         # event still queued for the old pane (say, the chat's input, back from a modal)
         # would pass as current and switch back (1 in about 40 narrow drafts did).
         self.set_focus(target)
+        if self.focused is not target:  # (not focusable yet: once it is, after this frame)
+            target.focus()
         self.call_after_refresh(self.layout_panes)
 
     def activate_pane(self, pane: str) -> None:
